@@ -1,0 +1,226 @@
+"""From what authors wrote to what runs: validated packs become compiled, indexed rules.
+
+CEL conditions are compiled here, once; field names, kinds, group paths, templates and agencies
+are checked against the event contract and the routing file, so a typo is a load error with a
+file and line, not a rule that silently never fires.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cel
+from pydantic import ValidationError
+
+from rules.errors import Location, RuleError, RuleSetError
+from rules.events import KINDS, MODELS, Family, field_paths
+from rules.model import TIERS_HIGH_FIRST, Tier
+from rules.routing import Router
+from rules.schema import PackSpec, RuleCaseSpec, RuleSpec
+from rules.templates import Template
+from rules.yaml_source import load_yaml, locate, to_plain
+
+_COMPREHENSION_VAR = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_]\w*)\s*,")
+_TRUE = "true"
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A compiled CEL expression with the source kept for messages."""
+
+    source: str
+    program: Any  # cel.Program has no type stubs
+
+    def __call__(self, fields: dict[str, Any]) -> Any:
+        return self.program.execute(fields)
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    spec: RuleSpec
+    location: Location
+    when: Condition | None
+    ladder: tuple[tuple[Tier, Condition | None], ...]
+    group_by: tuple[str, ...]
+    summary: Template
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+
+@dataclass(frozen=True)
+class PackCase:
+    """A rule test case and where it was written."""
+
+    spec: RuleCaseSpec
+    location: Location
+
+
+@dataclass
+class RuleSet:
+    rules: list[CompiledRule]
+    router: Router
+    cases: list[PackCase] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+
+    def by_id(self) -> dict[str, CompiledRule]:
+        return {r.id: r for r in self.rules}
+
+
+def _compile_cel(source: str, family: Family, where: Location, rule_id: str) -> Condition | None:
+    if source.strip() == _TRUE:
+        return None
+    try:
+        program = cel.compile(source)
+    except ValueError as exc:
+        detail = str(exc).replace("\n", " ")
+        raise RuleError(f"condition {source!r} does not compile: {detail}", where, rule_id) from None
+    known = set(MODELS[family].model_fields)
+    bound = set(_COMPREHENSION_VAR.findall(source))
+    unknown = sorted(set(program.variables()) - known - bound)
+    if unknown:
+        raise RuleError(
+            f"condition {source!r} uses {', '.join(repr(u) for u in unknown)}, which {family.value} "
+            f"events do not have; fields are: {', '.join(sorted(known))}",
+            where,
+            rule_id,
+        )
+    return Condition(source, program)
+
+
+def compile_rule(spec: RuleSpec, where: Location, router: Router | None, node: Any) -> CompiledRule:
+    """Check one rule's meaning; raise the first problem found with its line."""
+
+    def at(*path: str | int) -> Location:
+        return locate(node, list(path), where.file) if node is not None else where
+
+    family = spec.on
+    for kind in spec.kinds:
+        if kind not in KINDS[family]:
+            raise RuleError(
+                f"kind '{kind}' is not a {family.value} event kind; known kinds: "
+                f"{', '.join(sorted(KINDS[family]))}",
+                at("kind"),
+                spec.id,
+            )
+    when = _compile_cel(spec.when, family, at("when"), spec.id)
+    if isinstance(spec.tier, Tier):
+        ladder: tuple[tuple[Tier, Condition | None], ...] = ((spec.tier, None),)
+    else:
+        ladder = tuple(
+            (t, _compile_cel(spec.tier[t], family, at("tier", t.value), spec.id))
+            for t in TIERS_HIGH_FIRST
+            if t in spec.tier
+        )
+    paths = field_paths(MODELS[family])
+    for i, path in enumerate(spec.group_by):
+        if path not in paths:
+            raise RuleError(
+                f"group_by field '{path}' is not a {family.value} event field",
+                at("group_by", i),
+                spec.id,
+            )
+    summary = Template(spec.summary or spec.title)
+    for path in summary.fields:
+        if path not in paths:
+            raise RuleError(
+                f"summary uses '{{{path}}}', which {family.value} events do not have",
+                at("summary"),
+                spec.id,
+            )
+    if router is not None:
+        for i, agency in enumerate(spec.route):
+            if agency not in router.agencies:
+                raise RuleError(
+                    f"route names agency '{agency}', which the routing file does not declare "
+                    f"(declared: {', '.join(sorted(router.agencies))})",
+                    at("route", i),
+                    spec.id,
+                )
+    return CompiledRule(spec, where, when, ladder, tuple(spec.group_by), summary)
+
+
+def _validation_errors(exc: ValidationError, node: Any, path: Path) -> list[RuleError]:
+    out = []
+    for err in exc.errors(include_url=False):
+        loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-", "str", "dict")))]
+        dotted = ".".join(str(p) for p in loc)
+        rule_id = None
+        if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
+            try:
+                rule_id = str(node["rules"][loc[1]].get("id"))
+            except (KeyError, IndexError, TypeError, AttributeError):
+                rule_id = None
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = f"unknown key '{loc[-1]}' (check the spelling; see docs/rules.md for the keys)"
+        elif err["type"] == "missing":
+            msg = f"missing required key '{loc[-1]}'"
+        out.append(RuleError(f"{dotted}: {msg}", locate(node, loc, path), rule_id))
+    return out
+
+
+def load_pack(path: Path, router: Router | None) -> tuple[list[CompiledRule], list[PackCase], list[RuleError]]:
+    """One pack file, collecting every error instead of stopping at the first."""
+    try:
+        node = load_yaml(path)
+    except RuleError as exc:
+        return [], [], [exc]
+    if node is None:
+        return [], [], [RuleError("file is empty; a pack needs 'version: 1', 'pack' and 'rules'", Location(path))]
+    try:
+        pack = PackSpec.model_validate(to_plain(node))
+    except ValidationError as exc:
+        return [], [], _validation_errors(exc, node, path)
+    rules, errors = [], []
+    for i, spec in enumerate(pack.rules):
+        rule_node = node["rules"][i]
+        where = locate(node, ["rules", i], path)
+        try:
+            rules.append(compile_rule(spec, where, router, rule_node))
+        except RuleError as exc:
+            errors.append(exc)
+    cases = [PackCase(c, locate(node, ["tests", i], path)) for i, c in enumerate(pack.tests)]
+    return rules, cases, errors
+
+
+def pack_files(paths: Iterable[Path]) -> list[Path]:
+    """Files named directly, plus every *.yaml under directories named."""
+    out: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            out.extend(sorted(q for q in p.rglob("*.y*ml") if q.suffix in (".yaml", ".yml")))
+        else:
+            out.append(p)
+    return out
+
+
+def load_ruleset(paths: Sequence[Path], router: Router) -> RuleSet:
+    """All packs under ``paths``; raises RuleSetError listing every problem in every file."""
+    files = pack_files(paths)
+    if not files:
+        raise RuleSetError([RuleError("no rule files found (expected *.yaml)", Location(", ".join(map(str, paths))))])
+    rules: list[CompiledRule] = []
+    cases: list[PackCase] = []
+    errors: list[RuleError] = []
+    seen: dict[str, Location] = {}
+    for f in files:
+        r, c, e = load_pack(f, router)
+        errors.extend(e)
+        cases.extend(c)
+        for rule in r:
+            if rule.id in seen:
+                errors.append(
+                    RuleError(f"duplicate rule id, first defined at {seen[rule.id]}", rule.location, rule.id)
+                )
+                continue
+            seen[rule.id] = rule.location
+            rules.append(rule)
+    if errors:
+        raise RuleSetError(errors)
+    return RuleSet(rules=rules, router=router, cases=cases, files=files)

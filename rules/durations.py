@@ -1,0 +1,57 @@
+"""Durations as rule authors write them ('90s', '10m', '1h30m', '24h') in seconds."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator
+
+from rules.errors import DurationError
+
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(text: str | int | float) -> float:
+    """Seconds in a duration; a bare number is seconds."""
+    if isinstance(text, bool):
+        raise DurationError(f"expected a duration such as '90s' or '10m', got {text!r}")
+    if isinstance(text, int | float):
+        if text < 0:
+            raise DurationError(f"a duration cannot be negative, got {text}")
+        return float(text)
+    s = text.strip()
+    pos, total = 0, 0.0
+    for m in _PART.finditer(s):
+        if m.start() != pos:
+            break
+        total += float(m.group(1)) * _UNIT[m.group(2)]
+        pos = m.end()
+    if pos != len(s) or not s:
+        raise DurationError(
+            f"cannot read duration {text!r}: write a number with a unit, e.g. '30s', '10m', '1h30m', '2d'"
+        )
+    return total
+
+
+def format_duration(seconds: float) -> str:
+    """The shortest readable form, used in messages and summaries."""
+    if seconds and seconds % 86400 == 0:
+        return f"{int(seconds // 86400)}d"
+    if seconds and seconds % 3600 == 0:
+        return f"{int(seconds // 3600)}h"
+    if seconds and seconds % 60 == 0:
+        return f"{int(seconds // 60)}m"
+    return f"{seconds:g}s"
+
+
+def _coerce(value: Any) -> float:
+    try:
+        return parse_duration(value)
+    except DurationError as exc:
+        raise ValueError(str(exc)) from None
+
+
+Duration = Annotated[float, BeforeValidator(_coerce)]
+"""A pydantic field type: accepts '10m' or seconds, stores seconds."""

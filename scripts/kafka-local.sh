@@ -1,0 +1,432 @@
+#!/usr/bin/env bash
+# Local single-node Apache Kafka 4.x (KRaft) broker from Maven Central jars -- no Docker, no tarball.
+#
+# Usage: scripts/kafka-local.sh {fetch|start [--port N]|stop|status|reset}
+#
+#   fetch           download the broker jars (mvn dependency:copy-dependencies) into
+#                   ${RISKSTREAM_CACHE:-$HOME/.cache/riskstream}/kafka-<version>/libs (once; cached)
+#   start [--port N]
+#                   fetch if needed, format storage if needed, start the broker in the background,
+#                   wait until it answers Kafka requests, print KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:<port>
+#                   as the last stdout line (also written to <state>/bootstrap). A no-op (prints the
+#                   bootstrap again) when a broker of this state dir is already running.
+#                   Port: --port N, else $KAFKA_PORT, else 9092; 0 = pick a free port.
+#   stop            SIGTERM, wait up to 30 s, then SIGKILL. Safe when not running.
+#   status          exit 0 and print the bootstrap line if running and answering, else exit 1.
+#   reset           stop and delete the data dir (next start formats fresh storage).
+#
+# Environment:
+#   RISKSTREAM_CACHE       jar cache root            (default $HOME/.cache/riskstream)
+#   RISKSTREAM_KAFKA_HOME  state dir: data, logs, pid, server.properties, bootstrap
+#                          (default $RISKSTREAM_CACHE/kafka-run). One broker per state dir; several
+#                          state dirs can run at once (use port 0 for all but one).
+#   KAFKA_PORT             client port (default 9092; 0 = free port)
+#   KAFKA_CONTROLLER_PORT  KRaft controller port (default: port+1 if free, else a free port)
+#   KAFKA_START_TIMEOUT    seconds to wait for the broker to answer (default 90)
+#   KAFKA_HEAP_OPTS        JVM heap (default "-Xms256m -Xmx768m")
+#   JAVA_HOME              used to find java if set
+set -euo pipefail
+
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_ROOT="$(cd "$SCRIPT_DIR/.." && pwd)"
+KAFKA_DEPLOY_DIR="$REPO_ROOT/deploy/kafka"
+POM="$KAFKA_DEPLOY_DIR/pom.xml"
+TEMPLATE="$KAFKA_DEPLOY_DIR/server.properties.template"
+LOG4J_CONF="$KAFKA_DEPLOY_DIR/log4j2.properties"
+
+RISKSTREAM_CACHE="${RISKSTREAM_CACHE:-$HOME/.cache/riskstream}"
+STATE_DIR="${RISKSTREAM_KAFKA_HOME:-$RISKSTREAM_CACHE/kafka-run}"
+START_TIMEOUT="${KAFKA_START_TIMEOUT:-90}"
+HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms256m -Xmx768m}"
+STOP_TIMEOUT=30
+
+log() { echo "kafka-local: $*" >&2; }
+die() { echo "kafka-local: ERROR: $*" >&2; exit 1; }
+
+[[ -f "$POM" ]] || die "missing $POM (run this script from a riskstream checkout)"
+
+# Single source of truth for the version: the pom.
+KAFKA_VERSION="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$POM" | head -n1)"
+[[ -n "$KAFKA_VERSION" ]] || die "could not read <kafka.version> from $POM"
+LIBS_PARENT="$RISKSTREAM_CACHE/kafka-$KAFKA_VERSION"
+LIBS_DIR="$LIBS_PARENT/libs"
+LIBS_MARKER="$LIBS_DIR/.complete"
+
+DATA_DIR="$STATE_DIR/data"
+LOGS_DIR="$STATE_DIR/logs"
+PID_FILE="$STATE_DIR/kafka.pid"
+PROPS_FILE="$STATE_DIR/server.properties"
+BOOTSTRAP_FILE="$STATE_DIR/bootstrap"
+SERVER_LOG="$LOGS_DIR/server.out"
+
+# ---------------------------------------------------------------- prerequisites
+need_python() {
+  command -v python3 >/dev/null 2>&1 ||
+    die "python3 not found: install Python 3 (apt-get install python3); it is used to pick ports and probe the broker"
+}
+
+JAVA_BIN=""
+need_java() {
+  if [[ -n "${JAVA_HOME:-}" && -x "$JAVA_HOME/bin/java" ]]; then
+    JAVA_BIN="$JAVA_HOME/bin/java"
+  elif command -v java >/dev/null 2>&1; then
+    JAVA_BIN="$(command -v java)"
+  else
+    die "java not found: install OpenJDK 17 (apt-get install openjdk-17-jre-headless) or set JAVA_HOME"
+  fi
+  local ver major
+  ver="$("$JAVA_BIN" -version 2>&1 | sed -n 's/.*version "\([^"]*\)".*/\1/p' | head -n1)"
+  major="${ver%%.*}"
+  if [[ "$major" == "1" ]]; then major="$(echo "$ver" | cut -d. -f2)"; fi
+  if [[ "$major" =~ ^[0-9]+$ ]] && (( major < 17 )); then
+    die "java $ver at $JAVA_BIN is too old: Kafka $KAFKA_VERSION needs Java 17+ (apt-get install openjdk-17-jre-headless, then set JAVA_HOME)"
+  fi
+}
+
+need_mvn() {
+  command -v mvn >/dev/null 2>&1 ||
+    die "mvn not found: install Maven 3 (apt-get install maven); it downloads the Kafka jars from Maven Central once"
+}
+
+# ---------------------------------------------------------------- fetch
+pom_hash() { sha256sum "$POM" | cut -d' ' -f1; }
+
+libs_complete() {
+  [[ -f "$LIBS_MARKER" ]] && [[ "$(cat "$LIBS_MARKER")" == "$(pom_hash)" ]]
+}
+
+cmd_fetch() {
+  if libs_complete; then
+    log "Kafka $KAFKA_VERSION jars already in $LIBS_DIR ($(ls "$LIBS_DIR"/*.jar | wc -l) jars); nothing to fetch"
+    return 0
+  fi
+  need_mvn
+  mkdir -p "$LIBS_PARENT"
+  # Serialise concurrent fetches (e.g. parallel test sessions) on one lock.
+  exec 8>"$LIBS_PARENT/.fetch.lock"
+  flock 8
+  if libs_complete; then   # another process finished while we waited
+    exec 8>&-
+    log "Kafka $KAFKA_VERSION jars already in $LIBS_DIR"
+    return 0
+  fi
+  local tmp="$LIBS_PARENT/libs.tmp.$$"
+  rm -rf "$tmp"
+  log "fetching Kafka $KAFKA_VERSION broker jars from Maven Central into $LIBS_DIR"
+  log "+ mvn -B -q -Dstyle.color=never -f $POM dependency:copy-dependencies -DoutputDirectory=$tmp"
+  local t0=$SECONDS
+  if ! mvn -B -q -Dstyle.color=never -f "$POM" dependency:copy-dependencies -DoutputDirectory="$tmp" >&2; then
+    rm -rf "$tmp"
+    die "mvn dependency:copy-dependencies failed (see output above): check network access to Maven Central and ~/.m2/settings.xml"
+  fi
+  ls "$tmp"/kafka_2.13-"$KAFKA_VERSION".jar >/dev/null 2>&1 || { rm -rf "$tmp"; die "kafka_2.13-$KAFKA_VERSION.jar missing after mvn; check $POM"; }
+  pom_hash >"$tmp/.complete"
+  rm -rf "$LIBS_DIR"
+  mv "$tmp" "$LIBS_DIR"
+  exec 8>&-
+  log "fetched $(ls "$LIBS_DIR"/*.jar | wc -l) jars ($(du -sh "$LIBS_DIR" | cut -f1)) in $((SECONDS - t0)) s"
+}
+
+# ---------------------------------------------------------------- helpers
+free_port() {
+  python3 -c 'import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+port_free() {  # port_free PORT -> 0 if we can bind 127.0.0.1:PORT
+  python3 - "$1" <<'PY' 2>/dev/null
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+try:
+    s.bind(("127.0.0.1", int(sys.argv[1])))
+except OSError:
+    sys.exit(1)
+finally:
+    s.close()
+PY
+}
+
+# probe HOST PORT [TIMEOUT]: a real Kafka round trip using only the stdlib.
+# ApiVersions v0 must answer error_code 0, then Metadata (v4..v8, non-flexible) must list >= 1 broker.
+probe() {
+  python3 - "$1" "$2" "${3:-3}" <<'PY'
+import socket, struct, sys
+
+host, port, timeout = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+CLIENT = b"riskstream-probe"
+
+def call(sock, api_key, api_version, corr, body=b""):
+    hdr = struct.pack(">hhih", api_key, api_version, corr, len(CLIENT)) + CLIENT
+    msg = hdr + body
+    sock.sendall(struct.pack(">i", len(msg)) + msg)
+    def recv(n):
+        buf = b""
+        while len(buf) < n:
+            chunk = sock.recv(n - len(buf))
+            if not chunk:
+                raise ConnectionError("connection closed by broker")
+            buf += chunk
+        return buf
+    (size,) = struct.unpack(">i", recv(4))
+    data = recv(size)
+    (rcorr,) = struct.unpack(">i", data[:4])
+    if rcorr != corr:
+        raise ValueError("correlation id mismatch")
+    return data[4:]
+
+try:
+    with socket.create_connection((host, port), timeout=timeout) as s:
+        s.settimeout(timeout)
+        r = call(s, 18, 0, 1)                      # ApiVersions v0
+        (err, n) = struct.unpack(">hi", r[:6])
+        if err != 0:
+            raise ValueError("ApiVersions error_code %d" % err)
+        versions = {}
+        for i in range(n):
+            k, lo, hi = struct.unpack(">hhh", r[6 + 6 * i: 12 + 6 * i])
+            versions[k] = (lo, hi)
+        lo, hi = versions.get(3, (0, -1))          # Metadata
+        v = min(hi, 8)
+        if v >= 4 and v >= lo:
+            body = struct.pack(">ib", 0, 0)        # topics=[] , allow_auto_topic_creation=false
+            if v >= 8:
+                body += struct.pack(">bb", 0, 0)   # include_{cluster,topic}_authorized_operations
+            r = call(s, 3, v, 2, body)
+            (_throttle, nbrokers) = struct.unpack(">ii", r[:8])
+            if nbrokers < 1:
+                raise ValueError("metadata lists no brokers yet")
+except Exception as e:  # noqa: BLE001 - any failure means "not answering"
+    print("probe %s:%d: %s" % (host, port, e), file=sys.stderr)
+    sys.exit(1)
+PY
+}
+
+# pid of the broker of this state dir if it is alive (and really is our java), else empty
+running_pid() {
+  [[ -f "$PID_FILE" ]] || return 0
+  local pid
+  pid="$(cat "$PID_FILE" 2>/dev/null || true)"
+  [[ "$pid" =~ ^[0-9]+$ ]] || return 0
+  kill -0 "$pid" 2>/dev/null || return 0
+  # guard against a recycled pid: the command line must name our server.properties
+  if [[ -r "/proc/$pid/cmdline" ]] && ! tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF "$PROPS_FILE"; then
+    return 0
+  fi
+  echo "$pid"
+}
+
+configured_port() {  # client port from the generated server.properties
+  [[ -f "$PROPS_FILE" ]] || return 0
+  sed -n 's|^advertised.listeners=PLAINTEXT://127.0.0.1:\([0-9]*\).*|\1|p' "$PROPS_FILE" | head -n1
+}
+
+print_bootstrap() {
+  local line="KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$1"
+  echo "$line" >"$BOOTSTRAP_FILE"
+  echo "$line"
+}
+
+server_log_tail() {
+  if [[ -f "$SERVER_LOG" ]]; then
+    echo "----- last 40 lines of $SERVER_LOG -----" >&2
+    tail -n 40 "$SERVER_LOG" >&2 || true
+    echo "-----" >&2
+  fi
+}
+
+# wait_ready PID PORT: until probe succeeds, the process dies, or the timeout passes
+wait_ready() {
+  local pid="$1" port="$2" deadline=$((SECONDS + START_TIMEOUT))
+  while (( SECONDS < deadline )); do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      server_log_tail
+      rm -f "$PID_FILE"
+      die "broker (pid $pid) exited during startup; see $SERVER_LOG (try '$0 reset' if the data dir is broken, or another --port)"
+    fi
+    if probe 127.0.0.1 "$port" 2 2>/dev/null; then
+      return 0
+    fi
+    sleep 0.5
+  done
+  server_log_tail
+  die "broker (pid $pid) did not answer on 127.0.0.1:$port within ${START_TIMEOUT}s; see $SERVER_LOG (it is still running: '$0 stop' to stop it, or raise KAFKA_START_TIMEOUT)"
+}
+
+# ---------------------------------------------------------------- start
+cmd_start() {
+  local port="${KAFKA_PORT:-9092}"
+  while (($#)); do
+    case "$1" in
+      --port) [[ $# -ge 2 ]] || die "--port needs a value (a port number, or 0 for a free port)"; port="$2"; shift 2 ;;
+      --port=*) port="${1#--port=}"; shift ;;
+      *) die "unknown start option '$1' (usage: $0 start [--port N])" ;;
+    esac
+  done
+  [[ "$port" =~ ^[0-9]+$ ]] && (( port <= 65535 )) || die "invalid port '$port': use a number 1-65535, or 0 for a free port"
+
+  need_python
+  need_java
+  mkdir -p "$STATE_DIR" "$LOGS_DIR"
+
+  # Serialise start/stop for this state dir.
+  exec 9>"$STATE_DIR/.lock"
+  flock 9
+
+  local pid
+  pid="$(running_pid)"
+  if [[ -n "$pid" ]]; then
+    local cur
+    cur="$(configured_port)"
+    [[ -n "$cur" ]] || die "broker pid $pid is running but $PROPS_FILE has no port; run '$0 stop' first"
+    if [[ "$port" != 0 && "$port" != "$cur" ]]; then
+      log "note: broker of $STATE_DIR already runs on port $cur (asked for $port); '$0 stop' first to change it"
+    fi
+    log "broker already running (pid $pid); checking it answers on 127.0.0.1:$cur"
+    wait_ready "$pid" "$cur"
+    print_bootstrap "$cur"
+    return 0
+  fi
+  rm -f "$PID_FILE"
+
+  # ports (checked before the possibly slow fetch)
+  local cport="${KAFKA_CONTROLLER_PORT:-}"
+  if [[ "$port" == 0 ]]; then
+    port="$(free_port)"
+    [[ -n "$cport" && "$cport" != 0 ]] || cport="$(free_port)"
+    while [[ "$cport" == "$port" ]]; do cport="$(free_port)"; done
+  else
+    port_free "$port" ||
+      die "port $port on 127.0.0.1 is already in use: stop whatever listens there (ss -ltnp | grep :$port), or use --port 0 / KAFKA_PORT=0 for a free port"
+    if [[ -z "$cport" || "$cport" == 0 ]]; then
+      if (( port < 65535 )) && port_free $((port + 1)); then cport=$((port + 1)); else cport="$(free_port)"; fi
+    fi
+  fi
+  port_free "$cport" || die "controller port $cport is in use: unset KAFKA_CONTROLLER_PORT or pick another"
+
+  cmd_fetch
+
+  # server.properties (regenerated every start so ports may change; storage does not depend on them)
+  [[ -f "$TEMPLATE" ]] || die "missing $TEMPLATE"
+  mkdir -p "$DATA_DIR"
+  sed -e "s|@PORT@|$port|g" -e "s|@CONTROLLER_PORT@|$cport|g" -e "s|@LOG_DIR@|$DATA_DIR|g" \
+    "$TEMPLATE" >"$PROPS_FILE.tmp"
+  mv "$PROPS_FILE.tmp" "$PROPS_FILE"
+  rm -f "$BOOTSTRAP_FILE"
+
+  local -a jvm_opts
+  # shellcheck disable=SC2206  # intentional word splitting of the heap options
+  jvm_opts=($HEAP_OPTS
+    -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35
+    -XX:+ExplicitGCInvokesConcurrent -Djava.awt.headless=true
+    "-Dlog4j2.configurationFile=$LOG4J_CONF" "-Dkafka.logs.dir=$LOGS_DIR")
+  local cp="$LIBS_DIR/*"
+
+  # format KRaft storage once
+  if [[ ! -f "$DATA_DIR/meta.properties" ]]; then
+    local cid
+    cid="$(python3 -c 'import base64, uuid
+while True:
+    c = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    if not c.startswith("-"):
+        print(c)
+        break')"
+    log "formatting KRaft storage in $DATA_DIR (cluster id $cid)"
+    if ! "$JAVA_BIN" -Xmx256m -Dlog4j2.configurationFile="$LOG4J_CONF" -cp "$cp" \
+        kafka.tools.StorageTool format -t "$cid" -c "$PROPS_FILE" >"$LOGS_DIR/format.out" 2>&1; then
+      cat "$LOGS_DIR/format.out" >&2
+      die "formatting storage failed (output above); '$0 reset' clears $DATA_DIR"
+    fi
+  fi
+
+  # start in its own session so it outlives this shell / the caller's process group
+  log "starting Kafka $KAFKA_VERSION on 127.0.0.1:$port (controller 127.0.0.1:$cport), state $STATE_DIR, log $SERVER_LOG"
+  rm -f "$PID_FILE"
+  echo "===== $(date -u +%FT%TZ) start port=$port controller=$cport" >>"$SERVER_LOG"
+  setsid bash -c 'echo $$ >"$1"; shift; exec "$@"' _ "$PID_FILE" \
+    "$JAVA_BIN" "${jvm_opts[@]}" -cp "$cp" kafka.Kafka "$PROPS_FILE" \
+    </dev/null >>"$SERVER_LOG" 2>&1 8>&- 9>&- &
+  local i
+  for i in $(seq 1 50); do [[ -s "$PID_FILE" ]] && break; sleep 0.1; done
+  pid="$(cat "$PID_FILE" 2>/dev/null || true)"
+  [[ -n "$pid" ]] || die "could not start java (no pid written); see $SERVER_LOG"
+
+  local t0=$SECONDS
+  wait_ready "$pid" "$port"
+  log "broker pid $pid answering on 127.0.0.1:$port after $((SECONDS - t0)) s"
+  print_bootstrap "$port"
+}
+
+# ---------------------------------------------------------------- stop / status / reset
+stop_broker() {
+  local pid
+  pid="$(running_pid)"
+  if [[ -z "$pid" ]]; then
+    rm -f "$PID_FILE"
+    log "no broker running for $STATE_DIR"
+    return 0
+  fi
+  log "stopping broker pid $pid (SIGTERM, up to ${STOP_TIMEOUT}s)"
+  kill -TERM "$pid" 2>/dev/null || true
+  local deadline=$((SECONDS + STOP_TIMEOUT))
+  while kill -0 "$pid" 2>/dev/null && (( SECONDS < deadline )); do sleep 0.2; done
+  if kill -0 "$pid" 2>/dev/null; then
+    log "broker pid $pid still alive after ${STOP_TIMEOUT}s; sending SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+  fi
+  rm -f "$PID_FILE"
+  log "stopped"
+}
+
+cmd_stop() {
+  [[ -d "$STATE_DIR" ]] || { log "no broker running for $STATE_DIR"; return 0; }
+  exec 9>"$STATE_DIR/.lock"
+  flock 9
+  stop_broker
+}
+
+cmd_status() {
+  local pid port
+  pid="$(running_pid)"
+  if [[ -z "$pid" ]]; then
+    log "not running (state $STATE_DIR)"
+    return 1
+  fi
+  port="$(configured_port)"
+  need_python
+  if [[ -n "$port" ]] && probe 127.0.0.1 "$port" 3; then
+    log "running: pid $pid, 127.0.0.1:$port, state $STATE_DIR"
+    echo "KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$port"
+    return 0
+  fi
+  log "pid $pid is alive but not answering on 127.0.0.1:${port:-?} (starting, or stuck: see $SERVER_LOG)"
+  return 1
+}
+
+cmd_reset() {
+  cmd_stop
+  log "deleting $DATA_DIR"
+  rm -rf "$DATA_DIR" "$BOOTSTRAP_FILE"
+}
+
+usage() {
+  sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'
+}
+
+main() {
+  local cmd="${1:-}"
+  [[ $# -gt 0 ]] && shift
+  case "$cmd" in
+    fetch) cmd_fetch ;;
+    start) cmd_start "$@" ;;
+    stop) cmd_stop ;;
+    status) cmd_status ;;
+    reset) cmd_reset ;;
+    -h | --help | help) usage ;;
+    "") usage >&2; exit 2 ;;
+    *) echo "kafka-local: unknown command '$cmd'" >&2; usage >&2; exit 2 ;;
+  esac
+}
+
+main "$@"
