@@ -185,6 +185,6 @@ def field_paths(model: type[BaseModel], prefix: str = "") -> set[str]:
 
 
 def event_fields(event: EventBase) -> dict[str, Any]:
-    """The event as plain values, the variables a rule condition sees."""
-    return event.model_dump(exclude_none=True)
+    """The event as plain values, the variables a rule condition sees (absent fields are null)."""
+    return event.model_dump()
 

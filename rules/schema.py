@@ -88,6 +88,18 @@ class RuleCaseSpec(_Strict):
     expect: list[ExpectedAlert] = Field(default_factory=list)
 
 
+class ScenarioSpec(RuleCaseSpec):
+    """A simulator incident: a rule test case the simulator can inject into live topics."""
+
+    description: str = Field(min_length=1)
+    risk: Risk
+
+
+class ScenarioFile(_Strict):
+    version: Literal[1]
+    scenarios: list[ScenarioSpec] = Field(min_length=1)
+
+
 class PackSpec(_Strict):
     """A rule pack file."""
 

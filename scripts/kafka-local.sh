@@ -24,6 +24,7 @@
 #   KAFKA_CONTROLLER_PORT  KRaft controller port (default: port+1 if free, else a free port)
 #   KAFKA_START_TIMEOUT    seconds to wait for the broker to answer (default 90)
 #   KAFKA_HEAP_OPTS        JVM heap (default "-Xms256m -Xmx768m")
+#   KAFKA_STOP_TIMEOUT     seconds between SIGTERM and SIGKILL on stop (default 30)
 #   JAVA_HOME              used to find java if set
 set -euo pipefail
 
@@ -38,7 +39,7 @@ RISKSTREAM_CACHE="${RISKSTREAM_CACHE:-$HOME/.cache/riskstream}"
 STATE_DIR="${RISKSTREAM_KAFKA_HOME:-$RISKSTREAM_CACHE/kafka-run}"
 START_TIMEOUT="${KAFKA_START_TIMEOUT:-90}"
 HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms256m -Xmx768m}"
-STOP_TIMEOUT=30
+STOP_TIMEOUT=${KAFKA_STOP_TIMEOUT:-30}
 
 log() { echo "kafka-local: $*" >&2; }
 die() { echo "kafka-local: ERROR: $*" >&2; exit 1; }

@@ -1,0 +1,1 @@
+"""The Kafka runtime: Faust app, topics, agents, metrics and the command line."""

@@ -1,0 +1,18 @@
+"""The `riskstream` command: one entry point for workers, connectors and rule authors."""
+
+from __future__ import annotations
+
+import typer
+
+from streams import rules_cli
+
+app = typer.Typer(
+    help="riskstream: tiered, routed risk alerts from a city's event streams.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(rules_cli.app, name="rules")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,104 @@
+"""`riskstream rules lint|test|schema`: the rule author's checks, no broker needed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from rules.compiler import RuleSet, load_ruleset
+from rules.errors import RiskstreamError, RuleError, RuleSetError
+from rules.routing import Router, load_routing
+from rules.testing import run_cases
+from streams.settings import get_settings
+
+app = typer.Typer(help="Check, test and describe rule packs.", no_args_is_help=True)
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+PathsArg = Annotated[
+    list[Path] | None,
+    typer.Argument(help="Pack files or directories (default: the configured rules path)"),
+]
+RoutingOpt = Annotated[Path | None, typer.Option("--routing", help="Routing file (default: configured)")]
+
+
+def _load(paths: list[Path] | None, routing: Path | None) -> RuleSet:
+    settings = get_settings()
+    router: Router = load_routing(routing or settings.routing_path)
+    return load_ruleset(paths or settings.rules_path, router)
+
+
+def _report(exc: RiskstreamError) -> None:
+    errors = exc.errors if isinstance(exc, RuleSetError) else [exc]
+    for e in errors:
+        if isinstance(e, RuleError):
+            where = f"{e.location}: " if e.location else ""
+            rule = f"[bold]{e.rule_id}[/bold]: " if e.rule_id else ""
+            err.print(f"[red]error[/red] {where}{rule}{e.message}", soft_wrap=True)
+        else:
+            err.print(f"[red]error[/red] {e}", soft_wrap=True)
+    err.print(f"[red]{len(errors)} error(s)[/red]; fix them and run `riskstream rules lint` again.")
+
+
+@app.command()
+def lint(paths: PathsArg = None, routing: RoutingOpt = None) -> None:
+    """Validate packs and routing; exit 1 with file:line messages on any error."""
+    try:
+        ruleset = _load(paths, routing)
+    except RiskstreamError as exc:
+        _report(exc)
+        raise typer.Exit(1) from None
+    out.print(
+        f"[green]ok[/green] {len(ruleset.rules)} rules in {len(ruleset.files)} file(s), "
+        f"{len(ruleset.cases)} test case(s), {len(ruleset.router.agencies)} agencies"
+    )
+
+
+@app.command("test")
+def test_cmd(paths: PathsArg = None, routing: RoutingOpt = None) -> None:
+    """Run the packs' test cases on a virtual clock; exit 1 if any fails."""
+    try:
+        ruleset = _load(paths, routing)
+    except RiskstreamError as exc:
+        _report(exc)
+        raise typer.Exit(1) from None
+    results = run_cases(ruleset)
+    failed = [r for r in results if not r.passed]
+    for r in results:
+        mark = "[green]PASS[/green]" if r.passed else "[red]FAIL[/red]"
+        out.print(f"{mark} {r.location}  {r.name}", soft_wrap=True)
+        for f in r.failures:
+            out.print(f"       [red]-[/red] {f}", soft_wrap=True)
+        if not r.passed and r.notices:
+            out.print("       alerts raised:")
+            for n in r.notices:
+                a = n.alert
+                out.print(
+                    f"         at {n.at:g}s rule={a.rule_id} tier={a.tier.value} group={a.group} "
+                    f"agencies={a.agencies}",
+                    soft_wrap=True,
+                )
+    colour = "red" if failed else "green"
+    out.print(f"[{colour}]{len(results) - len(failed)} passed, {len(failed)} failed[/{colour}]")
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def schema(
+    out_dir: Annotated[Path, typer.Argument(help="Directory for the JSON Schema files")] = Path(
+        "docs/schemas"
+    ),
+) -> None:
+    """Export JSON Schema for every event family and for alerts."""
+    from rules.schema_export import export_schemas
+
+    written = export_schemas(out_dir)
+    for path in written:
+        out.print(f"wrote {path}")
+    if not written:
+        err.print("nothing written")
+        raise typer.Exit(1)

@@ -1,0 +1,72 @@
+"""Every setting in one typed object; each one can be overridden by a RISKSTREAM_* variable."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from rules.events import Family
+
+PACKAGE_RULES = Path(__file__).resolve().parent.parent / "rules"
+
+
+def _default_bootstrap() -> str:
+    return os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+
+
+class Settings(BaseSettings):
+    """Worker, CLI and connector settings. Environment: RISKSTREAM_<NAME>, e.g. RISKSTREAM_PARTITIONS=8."""
+
+    model_config = SettingsConfigDict(env_prefix="RISKSTREAM_", frozen=True, extra="ignore")
+
+    kafka_bootstrap: str = Field(
+        default_factory=_default_bootstrap,
+        description="host:port[,host:port]; falls back to KAFKA_BOOTSTRAP_SERVERS, then 127.0.0.1:9092",
+    )
+    app_id: str = Field(default="riskstream", description="Faust app id = Kafka consumer group")
+    topic_prefix: str = Field(default="", description="Prepended to every topic (isolates tests)")
+    partitions: int = Field(default=4, ge=1, description="Partitions of every topic riskstream creates")
+    replication: int = Field(default=1, ge=1)
+    rules_path: Annotated[list[Path], NoDecode] = Field(default_factory=lambda: [PACKAGE_RULES / "packs"])
+    routing_path: Path = Field(default=PACKAGE_RULES / "routing.yaml")
+    store: Literal["rocksdb://", "memory://"] = Field(
+        default="rocksdb://", description="Faust table store; memory:// replays changelogs on start"
+    )
+    data_dir: Path = Field(default=Path(".riskstream/data"), description="Faust tables (RocksDB)")
+    web_bind: str = Field(default="127.0.0.1", description="Metrics/HTTP bind address")
+    web_port: int = Field(default=6066, ge=1, le=65535)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    max_event_bytes: int = Field(default=64 * 1024, ge=256)
+
+    topic_sensor: str = "events.sensor"
+    topic_camera: str = "events.camera"
+    topic_safety: str = "events.safety"
+    topic_cyber: str = "events.cyber"
+    topic_hotline: str = "events.hotline"
+    topic_dlq: str = "riskstream.dlq"
+    topic_candidates: str = "riskstream.candidates"
+    topic_audit: str = "riskstream.alerts"
+
+    @field_validator("rules_path", mode="before")
+    @classmethod
+    def _split_paths(cls, v: object) -> object:
+        if isinstance(v, str):
+            return [p for p in v.split(os.pathsep) if p]
+        return v
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
+
+    def input_topics(self) -> dict[Family, str]:
+        """Family to its full input topic name."""
+        return {f: self.topic(getattr(self, f"topic_{f.value}")) for f in Family}
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
