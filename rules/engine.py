@@ -66,7 +66,7 @@ class Engine:
             for tier, cond in rule.ladder:
                 if cond is None or self._true(rule, cond(fields)):
                     return tier
-        except (TypeError, RuntimeError, ValueError) as exc:
+        except Exception as exc:  # cel raises KeyError/TypeError/RuntimeError/...; none may stop a worker
             self._on_error(rule.id, str(exc).split("\n", 1)[0])
         return None
 
