@@ -92,13 +92,15 @@ need_mvn() {
 # ---------------------------------------------------------------- fetch
 pom_hash() { sha256sum "$POM" | cut -d' ' -f1; }
 
+jar_count() { find "$LIBS_DIR" -maxdepth 1 -name '*.jar' | wc -l; }
+
 libs_complete() {
   [[ -f "$LIBS_MARKER" ]] && [[ "$(cat "$LIBS_MARKER")" == "$(pom_hash)" ]]
 }
 
 cmd_fetch() {
   if libs_complete; then
-    log "Kafka $KAFKA_VERSION jars already in $LIBS_DIR ($(ls "$LIBS_DIR"/*.jar | wc -l) jars); nothing to fetch"
+    log "Kafka $KAFKA_VERSION jars already in $LIBS_DIR ($(jar_count) jars); nothing to fetch"
     return 0
   fi
   need_mvn
@@ -116,7 +118,9 @@ cmd_fetch() {
   log "fetching Kafka $KAFKA_VERSION broker jars from Maven Central into $LIBS_DIR"
   log "+ mvn -B -q -Dstyle.color=never -f $POM dependency:copy-dependencies -DoutputDirectory=$tmp"
   local t0=$SECONDS
-  if ! mvn -B -q -Dstyle.color=never -f "$POM" dependency:copy-dependencies -DoutputDirectory="$tmp" >&2; then
+  # (Debian's mvn 3.8 prints bare ESC[0m resets even with -B; strip them. pipefail keeps mvn's status.)
+  if ! mvn -B -q -Dstyle.color=never -f "$POM" dependency:copy-dependencies -DoutputDirectory="$tmp" 2>&1 |
+      sed 's/\x1b\[0m//g' >&2; then
     rm -rf "$tmp"
     die "mvn dependency:copy-dependencies failed (see output above): check network access to Maven Central and ~/.m2/settings.xml"
   fi
@@ -125,7 +129,7 @@ cmd_fetch() {
   rm -rf "$LIBS_DIR"
   mv "$tmp" "$LIBS_DIR"
   exec 8>&-
-  log "fetched $(ls "$LIBS_DIR"/*.jar | wc -l) jars ($(du -sh "$LIBS_DIR" | cut -f1)) in $((SECONDS - t0)) s"
+  log "fetched $(jar_count) jars ($(du -sh "$LIBS_DIR" | cut -f1)) in $((SECONDS - t0)) s"
 }
 
 # ---------------------------------------------------------------- helpers
@@ -264,7 +268,7 @@ cmd_start() {
       *) die "unknown start option '$1' (usage: $0 start [--port N])" ;;
     esac
   done
-  [[ "$port" =~ ^[0-9]+$ ]] && (( port <= 65535 )) || die "invalid port '$port': use a number 1-65535, or 0 for a free port"
+  if ! [[ "$port" =~ ^[0-9]+$ ]] || (( port > 65535 )); then die "invalid port '$port': use a number 1-65535, or 0 for a free port"; fi
 
   need_python
   need_java
@@ -344,11 +348,12 @@ while True:
   log "starting Kafka $KAFKA_VERSION on 127.0.0.1:$port (controller 127.0.0.1:$cport), state $STATE_DIR, log $SERVER_LOG"
   rm -f "$PID_FILE"
   echo "===== $(date -u +%FT%TZ) start port=$port controller=$cport" >>"$SERVER_LOG"
+  # shellcheck disable=SC2016  # $$ and $@ belong to the inner bash
   setsid bash -c 'echo $$ >"$1"; shift; exec "$@"' _ "$PID_FILE" \
     "$JAVA_BIN" "${jvm_opts[@]}" -cp "$cp" kafka.Kafka "$PROPS_FILE" \
     </dev/null >>"$SERVER_LOG" 2>&1 8>&- 9>&- &
-  local i
-  for i in $(seq 1 50); do [[ -s "$PID_FILE" ]] && break; sleep 0.1; done
+  local _
+  for _ in $(seq 1 50); do [[ -s "$PID_FILE" ]] && break; sleep 0.1; done
   pid="$(cat "$PID_FILE" 2>/dev/null || true)"
   [[ -n "$pid" ]] || die "could not start java (no pid written); see $SERVER_LOG"
 
