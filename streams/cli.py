@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from streams import rules_cli
+from streams.worker import worker
 
 app = typer.Typer(
     help="riskstream: tiered, routed risk alerts from a city's event streams.",
@@ -12,6 +13,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.add_typer(rules_cli.app, name="rules")
+app.command()(worker)
 
 
 def main() -> None:

@@ -1,0 +1,45 @@
+"""Stage 3, dispatch: one alert lifecycle per fingerprint, notices to agency and audit topics.
+
+Candidates arrive keyed by fingerprint, so one alert's state lives in one partition of the
+alert-state table. Delivery is at-least-once; notices carry deterministic ids for consumers.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+import orjson
+
+from rules.alerts import AlertCandidate, to_cloudevent
+from rules.lifecycle import AlertState
+from streams import metrics
+from streams.app import agency_topic, alert_state, app, audit_topic, candidates_topic, rules
+
+CE_HEADERS = {"content-type": b"application/cloudevents+json; charset=utf-8"}
+
+
+@app.agent(candidates_topic)
+async def dispatch(stream):  # type: ignore[no-untyped-def]
+    async for raw in stream:
+        cand = AlertCandidate.model_validate_json(raw)
+        stored = alert_state.get(cand.fingerprint)
+        state = AlertState.model_validate(stored) if stored else None
+        now = datetime.now(UTC)
+        decision = rules.dispatcher.handle(state, cand, now=now)
+        if decision.state is not state:
+            alert_state[cand.fingerprint] = decision.state.model_dump(mode="json")
+        alert = decision.alert
+        if alert is None:
+            metrics.SUPPRESSED.labels(cand.rule_id, decision.reason).inc()
+            continue
+        body = orjson.dumps(to_cloudevent(alert).model_dump(mode="json"))
+        key = alert.alert_id.encode()
+        for agency in alert.agencies:
+            await agency_topic(agency).send(key=key, value=body, headers=CE_HEADERS)
+            metrics.NOTICES.labels(alert.rule_id, alert.risk.value, alert.tier.value, agency).inc()
+        await audit_topic.send(key=key, value=body, headers=CE_HEADERS)
+        done = time.time()
+        metrics.LATENCY.labels("event_to_alert").observe(max(0.0, done - cand.event_time.timestamp()))
+        if cand.ingested_at is not None:
+            metrics.LATENCY.labels("consume_to_produce").observe(max(0.0, done - cand.ingested_at))

@@ -1,0 +1,30 @@
+"""Periodic worker chores: consumer-lag gauges for ops and picking up edited rule files."""
+
+from __future__ import annotations
+
+from streams import metrics
+from streams.app import app, rules
+
+LAG_INTERVAL = 5.0
+RELOAD_INTERVAL = 5.0
+
+
+@app.timer(LAG_INTERVAL)
+async def report_lag() -> None:
+    """Lag = end offset - committed offset for every partition this worker owns."""
+    consumer = app.consumer
+    committed = app.monitor.tp_committed_offsets
+    for tp in consumer.assignment():
+        try:
+            end = consumer.highwater(tp)
+        except Exception:  # highwater unknown until the first fetch of this partition
+            continue
+        if end is None:
+            continue
+        done = committed.get(tp, 0) or 0
+        metrics.LAG.labels(tp.topic, str(tp.partition)).set(max(0, end - done))
+
+
+@app.timer(RELOAD_INTERVAL)
+async def reload_rules() -> None:
+    rules.maybe_reload()

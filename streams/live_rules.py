@@ -1,0 +1,76 @@
+"""The rules a worker runs, reloaded when their files change; a broken edit never replaces good rules."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from rules.compiler import RuleSet, load_ruleset, pack_files
+from rules.engine import Engine
+from rules.errors import RiskstreamError
+from rules.lifecycle import Dispatcher
+from rules.routing import load_routing
+from streams import metrics
+from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def _eval_error(rule_id: str, message: str) -> None:
+    metrics.RULE_EVAL_ERRORS.labels(rule_id).inc()
+    log.debug("rule %s could not be evaluated: %s", rule_id, message)
+
+
+@dataclass
+class LiveRules:
+    settings: Settings
+    ruleset: RuleSet
+    engine: Engine
+    dispatcher: Dispatcher
+    _stamp: tuple[tuple[str, float], ...] = ()
+
+    @classmethod
+    def load(cls, settings: Settings) -> LiveRules:
+        """Load or raise: a worker must not start on broken rules."""
+        ruleset = _load(settings)
+        live = cls(settings, ruleset, Engine(ruleset.rules, _eval_error), Dispatcher(ruleset.router))
+        live._stamp = live._files_stamp()
+        metrics.RULES_LOADED.set(len(live.engine.rules))
+        return live
+
+    def _files_stamp(self) -> tuple[tuple[str, float], ...]:
+        files = [*pack_files(self.settings.rules_path), self.settings.routing_path]
+        out = []
+        for f in files:
+            try:
+                out.append((str(f), f.stat().st_mtime))
+            except FileNotFoundError:
+                out.append((str(f), -1.0))
+        return tuple(out)
+
+    def maybe_reload(self) -> bool:
+        """Swap in changed rules if they load cleanly; otherwise log every error and keep the old."""
+        stamp = self._files_stamp()
+        if stamp == self._stamp:
+            return False
+        self._stamp = stamp
+        try:
+            ruleset = _load(self.settings)
+        except RiskstreamError as exc:
+            metrics.RULE_RELOADS.labels("refused").inc()
+            log.error("rule change refused, still running the previous %d rules:\n%s",
+                      len(self.engine.rules), exc)
+            return False
+        self.ruleset = ruleset
+        self.engine = Engine(ruleset.rules, _eval_error)
+        self.dispatcher = Dispatcher(ruleset.router)
+        metrics.RULE_RELOADS.labels("ok").inc()
+        metrics.RULES_LOADED.set(len(self.engine.rules))
+        log.info("rules reloaded: %d rules from %d files", len(self.engine.rules), len(ruleset.files))
+        return True
+
+
+def _load(settings: Settings) -> RuleSet:
+    router = load_routing(Path(settings.routing_path))
+    return load_ruleset(settings.rules_path, router)

@@ -1,0 +1,54 @@
+"""Prometheus metrics: what ops watch for load, errors, lag and latency.
+
+Names follow Prometheus conventions (base units, _total counters). Faust's own sensors are also
+exported on the same /metrics page (prefixed with the app id) by streams.app.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
+
+disable_created_metrics()
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+EVENTS = Counter(
+    "riskstream_events_total", "Input messages consumed, by family and outcome", ["family", "outcome"]
+)
+DEAD_LETTERS = Counter(
+    "riskstream_dead_letters_total", "Messages sent to the dead-letter topic", ["family", "reason"]
+)
+RULE_MATCHES = Counter(
+    "riskstream_rule_matches_total", "Events that met a rule", ["rule", "risk", "tier"]
+)
+RULE_EVAL_ERRORS = Counter(
+    "riskstream_rule_eval_errors_total",
+    "Rule conditions that could not be evaluated for an event (counted as no match)",
+    ["rule"],
+)
+NOTICES = Counter(
+    "riskstream_alerts_total",
+    "Alert notices produced to agency topics",
+    ["rule", "risk", "tier", "agency"],
+)
+SUPPRESSED = Counter(
+    "riskstream_candidates_suppressed_total",
+    "Rule matches that produced no notice, by reason (in_cooldown, duplicate)",
+    ["rule", "reason"],
+)
+LATENCY = Histogram(
+    "riskstream_alert_latency_seconds",
+    "Seconds from event time (stage=event_to_alert) or from consumption (stage=consume_to_produce)"
+    " to the alert being handed to the producer",
+    ["stage"],
+    buckets=LATENCY_BUCKETS,
+)
+LAG = Gauge(
+    "riskstream_consumer_lag_messages",
+    "Messages not yet committed per assigned partition (end offset minus committed offset)",
+    ["topic", "partition"],
+)
+RULES_LOADED = Gauge("riskstream_rules_loaded", "Enabled rules the worker is running")
+RULE_RELOADS = Counter(
+    "riskstream_rule_reloads_total", "Rule reload attempts, by outcome (ok, refused)", ["outcome"]
+)

@@ -1,0 +1,62 @@
+"""Creating riskstream's topics before the worker starts, with the partition count tables need.
+
+Faust creates only its internal topics; a source topic auto-created by the broker would get the
+broker's default partition count and break co-partitioning (PartitionsMismatch), so we create
+every topic ourselves and refuse to start on a mismatch that would break table state.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
+
+from rules.errors import ConfigError
+from rules.routing import Router
+from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def all_topics(settings: Settings, router: Router) -> list[str]:
+    names = list(settings.input_topics().values())
+    names += [settings.topic(settings.topic_dlq), settings.topic(settings.topic_audit)]
+    names += [settings.topic(a.topic) for a in router.agencies.values()]
+    return names
+
+
+async def ensure_topics(settings: Settings, router: Router) -> list[str]:
+    """Create missing topics; return the ones created. Raises ConfigError if Kafka is unreachable."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=15000)
+    try:
+        await admin.start()
+    except KafkaConnectionError:
+        raise ConfigError(
+            f"cannot reach Kafka at {settings.kafka_bootstrap}: start it with `make kafka` "
+            "or point RISKSTREAM_KAFKA_BOOTSTRAP at your cluster"
+        ) from None
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [t for t in all_topics(settings, router) if t not in existing]
+        wanted.append(settings.topic(settings.topic_candidates))
+        missing = [t for t in dict.fromkeys(wanted) if t not in existing]
+        if missing:
+            new = [NewTopic(t, settings.partitions, settings.replication) for t in missing]
+            try:
+                await admin.create_topics(new)
+            except TopicAlreadyExistsError:
+                pass
+        candidates = settings.topic(settings.topic_candidates)
+        if candidates in existing:
+            meta = await admin.describe_topics([candidates])
+            count = len(meta[0]["partitions"])
+            if count != settings.partitions:
+                raise ConfigError(
+                    f"topic {candidates} has {count} partitions but RISKSTREAM_PARTITIONS is "
+                    f"{settings.partitions}; the alert-state table must match it. Set "
+                    f"RISKSTREAM_PARTITIONS={count} or use a new RISKSTREAM_TOPIC_PREFIX."
+                )
+        return missing
+    finally:
+        await admin.close()

@@ -1,0 +1,51 @@
+"""`riskstream worker`: check rules, create topics, then run the Faust worker."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+
+import typer
+from rich.console import Console
+
+from rules.errors import ConfigError, RiskstreamError
+from streams.settings import get_settings
+
+err = Console(stderr=True, highlight=False)
+
+
+def worker() -> None:
+    """Run the detect and dispatch stages with the configured rule packs (Ctrl-C stops cleanly)."""
+    settings = get_settings()
+    logging.basicConfig(level=settings.log_level.upper(), format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
+    try:
+        from streams.live_rules import LiveRules
+        from streams.topics import ensure_topics
+
+        live = LiveRules.load(settings)
+        created = asyncio.run(ensure_topics(settings, live.ruleset.router))
+    except ConfigError as exc:
+        err.print(f"[red]error[/red] {exc}")
+        raise typer.Exit(2) from None
+    except RiskstreamError as exc:
+        err.print(f"[red]error[/red] the worker will not start on broken rules:\n{exc}")
+        err.print("Fix them (check with `riskstream rules lint`) and start again.")
+        raise typer.Exit(2) from None
+    if created:
+        err.print(f"created {len(created)} topics ({settings.partitions} partitions each)")
+    err.print(
+        f"riskstream worker: {len(live.engine.rules)} rules, Kafka {settings.kafka_bootstrap}, "
+        f"metrics http://{settings.web_bind}:{settings.web_port}/metrics"
+    )
+
+    from faust.worker import Worker
+
+    import streams.detect
+    import streams.dispatch
+    import streams.housekeeping  # noqa: F401  (registers agents and timers)
+    from streams.app import app
+
+    (settings.data_dir / settings.app_id).mkdir(parents=True, exist_ok=True)
+    sys.argv = [sys.argv[0]]
+    Worker(app, loglevel=settings.log_level).execute_from_commandline()
