@@ -41,7 +41,10 @@ FAMILY_OF_TOPIC: dict[str, Family] = {t: f for f, t in settings.input_topics().i
 
 input_topic = app.topic(*FAMILY_OF_TOPIC, key_type=bytes, value_type=bytes)
 candidates_topic = app.topic(
-    settings.topic(settings.topic_candidates), key_type=bytes, value_type=bytes, partitions=settings.partitions
+    settings.topic(settings.topic_candidates),
+    key_type=bytes,
+    value_type=bytes,
+    partitions=settings.partitions,
 )
 dlq_topic = app.topic(settings.topic(settings.topic_dlq), key_type=bytes, value_type=bytes)
 audit_topic = app.topic(settings.topic(settings.topic_audit), key_type=bytes, value_type=bytes)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from streams import rules_cli
+from streams.tail import tail
 from streams.worker import worker
 
 app = typer.Typer(
@@ -14,6 +15,7 @@ app = typer.Typer(
 )
 app.add_typer(rules_cli.app, name="rules")
 app.command()(worker)
+app.command()(tail)
 
 
 def main() -> None:

@@ -59,8 +59,9 @@ class LiveRules:
             ruleset = _load(self.settings)
         except RiskstreamError as exc:
             metrics.RULE_RELOADS.labels("refused").inc()
-            log.error("rule change refused, still running the previous %d rules:\n%s",
-                      len(self.engine.rules), exc)
+            log.error(
+                "rule change refused, still running the previous %d rules:\n%s", len(self.engine.rules), exc
+            )
             return False
         self.ruleset = ruleset
         self.engine = Engine(ruleset.rules, _eval_error)

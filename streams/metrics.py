@@ -18,9 +18,7 @@ EVENTS = Counter(
 DEAD_LETTERS = Counter(
     "riskstream_dead_letters_total", "Messages sent to the dead-letter topic", ["family", "reason"]
 )
-RULE_MATCHES = Counter(
-    "riskstream_rule_matches_total", "Events that met a rule", ["rule", "risk", "tier"]
-)
+RULE_MATCHES = Counter("riskstream_rule_matches_total", "Events that met a rule", ["rule", "risk", "tier"])
 RULE_EVAL_ERRORS = Counter(
     "riskstream_rule_eval_errors_total",
     "Rule conditions that could not be evaluated for an event (counted as no match)",

@@ -7,6 +7,7 @@ every topic ourselves and refuse to start on a mismatch that would break table s
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -43,10 +44,8 @@ async def ensure_topics(settings: Settings, router: Router) -> list[str]:
         missing = [t for t in dict.fromkeys(wanted) if t not in existing]
         if missing:
             new = [NewTopic(t, settings.partitions, settings.replication) for t in missing]
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(new)
-            except TopicAlreadyExistsError:
-                pass
         candidates = settings.topic(settings.topic_candidates)
         if candidates in existing:
             meta = await admin.describe_topics([candidates])

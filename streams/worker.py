@@ -18,7 +18,9 @@ err = Console(stderr=True, highlight=False)
 def worker() -> None:
     """Run the detect and dispatch stages with the configured rule packs (Ctrl-C stops cleanly)."""
     settings = get_settings()
-    logging.basicConfig(level=settings.log_level.upper(), format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="[%(asctime)s] %(levelname)s %(name)s: %(message)s"
+    )
     try:
         from streams.live_rules import LiveRules
         from streams.topics import ensure_topics
