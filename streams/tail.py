@@ -82,9 +82,8 @@ async def _tail(settings: Settings, topics: dict[str, str], from_beginning: bool
             try:
                 ce = CloudEvent.model_validate_json(msg.value or b"")
             except ValidationError as exc:
-                err.print(
-                    f"[red]unreadable alert on {msg.topic} offset {msg.offset}:[/red] {exc.errors()[0]['msg']}"
-                )
+                why = exc.errors()[0]["msg"]
+                err.print(f"[red]unreadable alert on {msg.topic} offset {msg.offset}:[/red] {why}")
                 continue
             if ce.id in seen:
                 continue  # one notice reaches several agencies, and delivery is at-least-once
@@ -110,9 +109,8 @@ def tail(
     router = load_routing(settings.routing_path)
     names = list(router.agencies) if all_agencies else (agency or [])
     if not names:
-        err.print(
-            f"[red]error[/red] name an agency with --agency or use --all; agencies: {', '.join(router.agencies)}"
-        )
+        known = ", ".join(router.agencies)
+        err.print(f"[red]error[/red] name an agency with --agency or use --all; agencies: {known}")
         raise typer.Exit(2)
     unknown = [n for n in names if n not in router.agencies]
     if unknown:
