@@ -1,0 +1,5 @@
+"""`python -m streams` is `riskstream`."""
+
+from streams.cli import main
+
+main()
