@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from streams import rules_cli
+from streams.config_cli import config
 from streams.tail import tail
 from streams.worker import worker
 
@@ -16,6 +17,7 @@ app = typer.Typer(
 app.add_typer(rules_cli.app, name="rules")
 app.command()(worker)
 app.command()(tail)
+app.command()(config)
 
 
 def main() -> None:

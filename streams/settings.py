@@ -31,26 +31,37 @@ class Settings(BaseSettings):
     app_id: str = Field(default="riskstream", description="Faust app id = Kafka consumer group")
     topic_prefix: str = Field(default="", description="Prepended to every topic (isolates tests)")
     partitions: int = Field(default=4, ge=1, description="Partitions of every topic riskstream creates")
-    replication: int = Field(default=1, ge=1)
-    rules_path: Annotated[list[Path], NoDecode] = Field(default_factory=lambda: [PACKAGE_RULES / "packs"])
-    routing_path: Path = Field(default=PACKAGE_RULES / "routing.yaml")
+    replication: int = Field(default=1, ge=1, description="Replication factor of created topics")
+    rules_path: Annotated[list[Path], NoDecode] = Field(
+        default_factory=lambda: [PACKAGE_RULES / "packs"],
+        description="Rule pack files/directories, separated by ':'",
+    )
+    routing_path: Path = Field(default=PACKAGE_RULES / "routing.yaml", description="Routing file")
     store: Literal["rocksdb://", "memory://"] = Field(
         default="rocksdb://", description="Faust table store; memory:// replays changelogs on start"
     )
     data_dir: Path = Field(default=Path(".riskstream/data"), description="Faust tables (RocksDB)")
     web_bind: str = Field(default="127.0.0.1", description="Metrics/HTTP bind address")
     web_port: int = Field(default=6066, ge=1, le=65535)
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
-    max_event_bytes: int = Field(default=64 * 1024, ge=256)
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="Worker log level"
+    )
+    max_event_bytes: int = Field(
+        default=64 * 1024, ge=256, description="Larger input messages go to the dead-letter topic"
+    )
 
-    topic_sensor: str = "events.sensor"
-    topic_camera: str = "events.camera"
-    topic_safety: str = "events.safety"
-    topic_cyber: str = "events.cyber"
-    topic_hotline: str = "events.hotline"
-    topic_dlq: str = "riskstream.dlq"
-    topic_candidates: str = "riskstream.candidates"
-    topic_audit: str = "riskstream.alerts"
+    topic_sensor: str = Field(default="events.sensor", description="IoT sensor readings")
+    topic_camera: str = Field(default="events.camera", description="Camera video-analytics metadata")
+    topic_safety: str = Field(default="events.safety", description="Safety-production monitoring")
+    topic_cyber: str = Field(default="events.cyber", description="Network-security events")
+    topic_hotline: str = Field(default="events.hotline", description="Citizen hotline reports")
+    topic_dlq: str = Field(
+        default="riskstream.dlq", description="Dead letters: original bytes + reason headers"
+    )
+    topic_candidates: str = Field(
+        default="riskstream.candidates", description="Internal: rule matches keyed by fingerprint"
+    )
+    topic_audit: str = Field(default="riskstream.alerts", description="Audit copy of every alert notice")
 
     @field_validator("rules_path", mode="before")
     @classmethod
