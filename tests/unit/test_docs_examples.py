@@ -23,3 +23,13 @@ def test_the_doc_has_an_example_for_every_family() -> None:
 def test_each_example_is_a_valid_event_of_its_family(family: str, text: str) -> None:
     event = decode_event(orjson.dumps(orjson.loads(text)), Family(family))
     assert event.family == Family(family)
+
+
+def test_the_alert_example_in_the_docs_is_a_valid_cloudevent() -> None:
+    from rules.alerts import CloudEvent
+
+    text = (DOC.parent / "alerts.md").read_text(encoding="utf-8")
+    example = re.search(r"```json\n(.*?)```", text, re.S)
+    assert example is not None
+    event = CloudEvent.model_validate_json(example.group(1))
+    assert event.id == f"{event.data.alert_id}:{event.data.notice_seq}"
