@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from rules.alerts import AlertCandidate, fingerprint, group_key
-from rules.compiler import CompiledRule
+from rules.compiler import CompiledRule, Condition
 from rules.events import KINDS, EventBase, Family, event_fields
 from rules.model import Tier
 from rules.templates import lookup
@@ -59,21 +59,28 @@ class Engine:
         return out
 
     def _tier(self, rule: CompiledRule, fields: dict[str, Any]) -> Tier | None:
-        """The tier the event raises, or None; an evaluation error counts as no match."""
-        try:
-            if rule.when is not None and not self._true(rule, rule.when(fields)):
-                return None
-            for tier, cond in rule.ladder:
-                if cond is None or self._true(rule, cond(fields)):
-                    return tier
-        except Exception as exc:  # cel raises KeyError/TypeError/RuntimeError/...; none may stop a worker
-            self._on_error(rule.id, str(exc).split("\n", 1)[0])
+        """The tier the event raises, or None.
+
+        A condition that cannot be evaluated is false and reported: for ``when`` that means no
+        match; for a tier it means that tier is skipped, so a lower tier can still hold.
+        """
+        if rule.when is not None and not self._holds(rule, rule.when, fields):
+            return None
+        for tier, cond in rule.ladder:
+            if cond is None or self._holds(rule, cond, fields):
+                return tier
         return None
 
-    def _true(self, rule: CompiledRule, value: Any) -> bool:
+    def _holds(self, rule: CompiledRule, cond: Condition, fields: dict[str, Any]) -> bool:
+        try:
+            value = cond(fields)
+        except Exception as exc:  # cel raises KeyError/TypeError/RuntimeError/...; none may stop a worker
+            self._on_error(rule.id, str(exc).split("\n", 1)[0])
+            return False
         if isinstance(value, bool):
             return value
-        raise TypeError(f"condition must be true or false, got {type(value).__name__}")
+        self._on_error(rule.id, f"condition {cond.source!r} must be true or false, got {type(value).__name__}")
+        return False
 
     def _candidate(
         self,
