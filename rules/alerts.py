@@ -10,9 +10,16 @@ from __future__ import annotations
 import hashlib
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+)
 
 from rules.events import Family, Location
 from rules.model import Risk, Tier
@@ -110,6 +117,12 @@ class CloudEvent(_Frozen):
     riskstreamtier: str
     riskstreamrisk: str
     data: Alert
+
+    @model_serializer(mode="wrap")
+    def _leave_out_unset(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """CloudEvents attributes are never null: an unset optional one is left out."""
+        out: dict[str, Any] = handler(self)
+        return {k: v for k, v in out.items() if v is not None}
 
 
 def to_cloudevent(alert: Alert) -> CloudEvent:

@@ -33,7 +33,7 @@ class Condition:
     """A compiled CEL expression with the source kept for messages."""
 
     source: str
-    program: Any  # cel.Program has no type stubs
+    program: cel.Program
 
     def __call__(self, fields: dict[str, Any]) -> Any:
         return self.program.execute(fields)
@@ -145,15 +145,29 @@ def compile_rule(spec: RuleSpec, where: Location, router: Router | None, node: A
     return CompiledRule(spec, where, when, ladder, tuple(spec.group_by), summary)
 
 
+_UNION_TAGS = frozenset({"str", "int", "float", "bool", "dict", "list", "enum", "str-enum", "literal"})
+
+
+def _is_union_tag(step: str | int) -> bool:
+    """Pydantic's name for a union member in an error path ('str', 'list[str]', 'str-enum[Tier]')."""
+    return isinstance(step, str) and (
+        step.startswith("function-") or step.split("[", 1)[0] in _UNION_TAGS
+    )
+
+
 def _validation_errors(exc: ValidationError, node: Any, path: Path) -> list[RuleError]:
     out = []
     for err in exc.errors(include_url=False):
-        loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-", "str", "dict")))]
+        # The last step of an unknown or missing key is the key itself, whatever it is called.
+        keep_last = err["type"] in ("extra_forbidden", "missing") and bool(err["loc"])
+        body = err["loc"][:-1] if keep_last else err["loc"]
+        loc = [p for p in body if not _is_union_tag(p)] + list(err["loc"][-1:] if keep_last else [])
         dotted = ".".join(str(p) for p in loc)
         rule_id = None
         if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
             try:
-                rule_id = str(node["rules"][loc[1]].get("id"))
+                raw_id = node["rules"][loc[1]].get("id")
+                rule_id = None if raw_id is None else str(raw_id)
             except (KeyError, IndexError, TypeError, AttributeError):
                 rule_id = None
         msg = err["msg"]
@@ -165,14 +179,17 @@ def _validation_errors(exc: ValidationError, node: Any, path: Path) -> list[Rule
     return out
 
 
-def load_pack(path: Path, router: Router | None) -> tuple[list[CompiledRule], list[PackCase], list[RuleError]]:
+def load_pack(
+    path: Path, router: Router | None
+) -> tuple[list[CompiledRule], list[PackCase], list[RuleError]]:
     """One pack file, collecting every error instead of stopping at the first."""
     try:
         node = load_yaml(path)
     except RuleError as exc:
         return [], [], [exc]
     if node is None:
-        return [], [], [RuleError("file is empty; a pack needs 'version: 1', 'pack' and 'rules'", Location(path))]
+        empty = RuleError("file is empty; a pack needs 'version: 1', 'pack' and 'rules'", Location(path))
+        return [], [], [empty]
     try:
         pack = PackSpec.model_validate(to_plain(node))
     except ValidationError as exc:
@@ -204,7 +221,8 @@ def load_ruleset(paths: Sequence[Path], router: Router) -> RuleSet:
     """All packs under ``paths``; raises RuleSetError listing every problem in every file."""
     files = pack_files(paths)
     if not files:
-        raise RuleSetError([RuleError("no rule files found (expected *.yaml)", Location(", ".join(map(str, paths))))])
+        where = Location(", ".join(map(str, paths)))
+        raise RuleSetError([RuleError("no rule files found (expected *.yaml)", where)])
     rules: list[CompiledRule] = []
     cases: list[PackCase] = []
     errors: list[RuleError] = []

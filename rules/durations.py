@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator
+from pydantic import BeforeValidator, WithJsonSchema
 
 from rules.errors import DurationError
 
@@ -18,6 +19,8 @@ def parse_duration(text: str | int | float) -> float:
     if isinstance(text, bool):
         raise DurationError(f"expected a duration such as '90s' or '10m', got {text!r}")
     if isinstance(text, int | float):
+        if not math.isfinite(text):
+            raise DurationError(f"a duration must be a finite number of seconds, got {text}")
         if text < 0:
             raise DurationError(f"a duration cannot be negative, got {text}")
         return float(text)
@@ -30,7 +33,8 @@ def parse_duration(text: str | int | float) -> float:
         pos = m.end()
     if pos != len(s) or not s:
         raise DurationError(
-            f"cannot read duration {text!r}: write a number with a unit, e.g. '30s', '10m', '1h30m', '2d'"
+            f"cannot read duration {text!r}: "
+            "write a number with a unit, e.g. '30s', '10m', '1h30m', '2d'"
         )
     return total
 
@@ -53,5 +57,14 @@ def _coerce(value: Any) -> float:
         raise ValueError(str(exc)) from None
 
 
-Duration = Annotated[float, BeforeValidator(_coerce)]
-"""A pydantic field type: accepts '10m' or seconds, stores seconds."""
+_INPUT_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "string", "pattern": r"^\s*(\d+(\.\d+)?(ms|s|m|h|d))+\s*$", "examples": ["90s", "10m"]},
+        {"type": "number", "minimum": 0},
+    ]
+}
+
+Duration = Annotated[
+    float, BeforeValidator(_coerce), WithJsonSchema(_INPUT_SCHEMA, mode="validation")
+]
+"""A pydantic field type: accepts '10m' or seconds, stores seconds (the JSON Schema says both)."""

@@ -79,7 +79,9 @@ class Engine:
             return False
         if isinstance(value, bool):
             return value
-        self._on_error(rule.id, f"condition {cond.source!r} must be true or false, got {type(value).__name__}")
+        self._on_error(
+            rule.id, f"condition {cond.source!r} must be true or false, got {type(value).__name__}"
+        )
         return False
 
     def _candidate(

@@ -75,7 +75,7 @@ class Dispatcher:
                 "first_seen": min(state.first_seen, c.event_time),
                 "last_seen": max(state.last_seen, c.event_time),
                 "count": state.count + 1,
-                "evidence": (state.evidence + (c.event_id,))[-MAX_EVIDENCE:],
+                "evidence": (*state.evidence, c.event_id)[-MAX_EVIDENCE:],
                 "notice_seq": state.notice_seq + 1 if raised else state.notice_seq,
                 "notified_at": c.event_time if raised else state.notified_at,
             }

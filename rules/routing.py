@@ -133,11 +133,11 @@ def load_routing(path: Path) -> Router:
 
     check(spec.default_agency, ["default_agency"])
     for i, route in enumerate(spec.routes):
-        for agency in route.agencies:
-            check(agency, ["routes", i, "agencies"])
+        for j, agency in enumerate(route.agencies):
+            check(agency, ["routes", i, "agencies", j])
     for tier, agencies in spec.escalation.items():
-        for agency in agencies:
-            check(agency, ["escalation", tier.value])
+        for j, agency in enumerate(agencies):
+            check(agency, ["escalation", tier.value, j])
     if errors:
         raise RuleSetError(errors)
     return Router(spec)

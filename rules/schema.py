@@ -57,7 +57,9 @@ class RuleSpec(_Strict):
     @classmethod
     def _ladder_not_empty(cls, v: Tier | dict[Tier, str]) -> Tier | dict[Tier, str]:
         if isinstance(v, dict) and not v:
-            raise ValueError("a tier ladder needs at least one tier, e.g. {red: 'value >= 50', yellow: 'true'}")
+            raise ValueError(
+                "a tier ladder needs at least one tier, e.g. {red: 'value >= 50', yellow: 'true'}"
+            )
         return v
 
 

@@ -44,7 +44,7 @@ class CaseResult:
 
 def _case_events(case: PackCase) -> list[tuple[float, EventBase]]:
     start = case.spec.start or DEFAULT_TEST_START
-    out = []
+    out: list[tuple[float, EventBase]] = []
     for i, ev in enumerate(case.spec.events):
         data: dict[str, Any] = dict(ev.model_extra or {})
         data["family"] = ev.on.value
@@ -59,7 +59,9 @@ def _case_events(case: PackCase) -> list[tuple[float, EventBase]]:
         except ValidationError as exc:
             first = exc.errors(include_url=False)[0]
             where = ".".join(map(str, first["loc"]))
-            raise ValueError(f"event {i + 1} (at {ev.at:g}s) is not a valid event: {where}: {first['msg']}") from None
+            raise ValueError(
+                f"event {i + 1} (at {ev.at:g}s) is not a valid event: {where}: {first['msg']}"
+            ) from None
     return out
 
 
@@ -119,7 +121,9 @@ def run_case(ruleset: RuleSet, case: PackCase) -> CaseResult:
         exp = expected[i] if i < len(expected) else None
         got = result.notices[i] if i < len(result.notices) else None
         if exp is None and got is not None:
-            result.failures.append(f"alert {i + 1}: expected nothing more, got {describe(got.alert)}")
+            result.failures.append(
+                f"alert {i + 1}: expected nothing more, got {describe(got.alert)}"
+            )
         elif exp is not None and got is None:
             result.failures.append(f"alert {i + 1}: expected rule={exp.rule}, got (nothing)")
         elif exp is not None and got is not None:
