@@ -6,6 +6,7 @@ import typer
 
 from streams import rules_cli
 from streams.config_cli import config
+from streams.simulate_cli import simulate
 from streams.tail import tail
 from streams.worker import worker
 
@@ -18,6 +19,7 @@ app.add_typer(rules_cli.app, name="rules")
 app.command()(worker)
 app.command()(tail)
 app.command()(config)
+app.command("simulate")(simulate)
 
 
 def main() -> None:

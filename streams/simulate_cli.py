@@ -14,6 +14,7 @@ from rich.console import Console
 from connectors.simulator import (
     SCENARIOS_FILE,
     KafkaUnavailableError,
+    SimulatorError,
     load_scenarios,
     new_run_id,
     run_simulation,
@@ -57,7 +58,7 @@ def simulate(
     ] = None,
     scenario: Annotated[
         list[str] | None,
-        typer.Option("--scenario", "-s", help="Scenario to inject by name; repeat for more "
+        typer.Option("--scenario", "-s", metavar="NAME", help="Scenario to inject by name; repeat for more "
                      "(default: all in the scenarios file)"),
     ] = None,
     every: Annotated[
@@ -82,14 +83,16 @@ def simulate(
 ) -> None:
     """Send realistic 乌海市 traffic to the input topics and inject incident scenarios.
 
-    Background events (sensors, cameras, cyber, plant safety, hotline) stay in normal ranges, so
-    the worker should alert only on injected scenarios; each injection is appended to the
-    ground-truth file with the alerts it must raise, for counting missed and false alerts.
-    Kafka comes from RISKSTREAM_KAFKA_BOOTSTRAP (or KAFKA_BOOTSTRAP_SERVERS).
+    Background events stay in normal ranges, so the worker should alert only on scenarios.
+    Each injection is appended to the ground-truth file with the alerts it must raise.
+    Kafka: RISKSTREAM_KAFKA_BOOTSTRAP (or KAFKA_BOOTSTRAP_SERVERS); start one with `make kafka`.
 
-    Examples: `riskstream simulate --rate 200 --duration 600`;
-    `riskstream simulate --rate 0 --once -s gas-leak --time-scale 0`.
+    Examples: `riskstream simulate --rate 200 --duration 600` (all scenarios, one a minute);
+    `riskstream simulate --rate 0 --once -s NAME --time-scale 0` (one incident, at once).
     """
+    if scenario and every <= 0 and not once:
+        raise typer.BadParameter("naming scenarios needs --every > 0 or --once",
+                                 param_hint="'--scenario'")
     scenarios = [] if every <= 0 and not once else _load(scenarios_file, scenario or [])
     settings = get_settings()
     progress = sys.stderr.isatty()
@@ -107,6 +110,9 @@ def simulate(
     except KafkaUnavailableError as exc:
         err.print(f"[red]error[/red] {exc}\nStart Kafka with `make kafka`, or point "
                   f"RISKSTREAM_KAFKA_BOOTSTRAP at a running broker (host:port).", soft_wrap=True)
+        raise typer.Exit(1) from None
+    except SimulatorError as exc:
+        err.print(f"[red]error[/red] {exc}", soft_wrap=True)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         err.print("interrupted")
