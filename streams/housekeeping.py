@@ -9,7 +9,7 @@ LAG_INTERVAL = 5.0
 RELOAD_INTERVAL = 5.0
 
 
-@app.timer(LAG_INTERVAL)
+@app.timer(LAG_INTERVAL)  # type: ignore[untyped-decorator]  # faust decorators are untyped
 async def report_lag() -> None:
     """Lag = end offset - committed offset for every partition this worker owns."""
     consumer = app.consumer
@@ -25,6 +25,6 @@ async def report_lag() -> None:
         metrics.LAG.labels(tp.topic, str(tp.partition)).set(max(0, end - done))
 
 
-@app.timer(RELOAD_INTERVAL)
+@app.timer(RELOAD_INTERVAL)  # type: ignore[untyped-decorator]
 async def reload_rules() -> None:
     rules.maybe_reload()
