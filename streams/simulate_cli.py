@@ -11,14 +11,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from connectors.simulator import (
-    SCENARIOS_FILE,
-    KafkaUnavailableError,
-    SimulatorError,
-    load_scenarios,
-    new_run_id,
-    run_simulation,
-)
+from connectors.scenarios import SCENARIOS_FILE, load_scenarios
+from connectors.simulator import KafkaUnavailableError, SimulatorError, new_run_id, run_simulation
 from rules.errors import RuleError, RuleSetError
 from rules.schema import ScenarioSpec
 from streams.settings import get_settings

@@ -13,7 +13,8 @@ from typing import Any
 import orjson
 import pytest
 
-from connectors.simulator import GroundTruth, inject, load_scenarios, materialise
+from connectors.scenarios import GroundTruth, load_scenarios, materialise
+from connectors.simulator import inject
 from rules.compiler import load_ruleset
 from rules.engine import Engine
 from rules.events import EVENT_ADAPTER
