@@ -72,14 +72,26 @@ class RuleSet:
         return {r.id: r for r in self.rules}
 
 
+_CEL_ERROR = re.compile(r"<input>:\d+:(\d+): ([^|]*)")
+
+
+def _cel_syntax_detail(message: str) -> str:
+    """'at column 10: mismatched input ...' from cel's multi-line parser report."""
+    m = _CEL_ERROR.search(message.replace("\n", " "))
+    if m is None:
+        return message.replace("\n", " ")
+    return f"at column {m.group(1)}: {m.group(2).strip()}"
+
+
 def _compile_cel(source: str, family: Family, where: Location, rule_id: str) -> Condition | None:
     if source.strip() == _TRUE:
         return None
     try:
         program = cel.compile(source)
     except ValueError as exc:
-        detail = str(exc).replace("\n", " ")
-        raise RuleError(f"condition {source!r} does not compile: {detail}", where, rule_id) from None
+        raise RuleError(
+            f"condition {source!r} does not compile: {_cel_syntax_detail(str(exc))}", where, rule_id
+        ) from None
     known = set(MODELS[family].model_fields)
     bound = set(_COMPREHENSION_VAR.findall(source))
     unknown = sorted(set(program.variables()) - known - bound)

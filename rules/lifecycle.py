@@ -60,14 +60,17 @@ class Dispatcher:
         self.router = router
 
     def handle(self, state: AlertState | None, c: AlertCandidate, now: datetime | None = None) -> Decision:
-        """Decide for one candidate; ``now`` stamps the notice (processing time), default event time."""
+        """Decide for one candidate; ``now`` stamps the notice (processing time), default event time.
+
+        A redelivered event (same id) changes nothing. The worker hands notices to the producer
+        before it stores the new state, so a crash between the two re-opens the alert on replay
+        with the same id rather than losing the notice.
+        """
+        if state is not None and (c.event_id == state.opened_by or c.event_id in state.evidence):
+            return Decision(state, None, "duplicate")
         if state is None or c.event_time >= state.notified_at + timedelta(seconds=c.cooldown):
             new = _open(c)
             return Decision(new, self._alert(new, c, now), "opened")
-        if c.event_id == state.opened_by:
-            return Decision(state, self._alert(state, c, now), "replayed")
-        if c.event_id in state.evidence:
-            return Decision(state, None, "duplicate")
         raised = c.tier.rank > state.tier.rank
         merged = state.model_copy(
             update={

@@ -27,11 +27,11 @@ async def dispatch(stream):  # type: ignore[no-untyped-def]
         state = AlertState.model_validate(stored) if stored else None
         now = datetime.now(UTC)
         decision = rules.dispatcher.handle(state, cand, now=now)
-        if decision.state is not state:
-            alert_state[cand.fingerprint] = decision.state.model_dump(mode="json")
         alert = decision.alert
         if alert is None:
             metrics.SUPPRESSED.labels(cand.rule_id, decision.reason).inc()
+            if decision.state is not state:
+                alert_state[cand.fingerprint] = decision.state.model_dump(mode="json")
             continue
         body = orjson.dumps(to_cloudevent(alert).model_dump(mode="json"))
         key = alert.alert_id.encode()
@@ -39,6 +39,7 @@ async def dispatch(stream):  # type: ignore[no-untyped-def]
             await agency_topic(agency).send(key=key, value=body, headers=CE_HEADERS)
             metrics.NOTICES.labels(alert.rule_id, alert.risk.value, alert.tier.value, agency).inc()
         await audit_topic.send(key=key, value=body, headers=CE_HEADERS)
+        alert_state[cand.fingerprint] = decision.state.model_dump(mode="json")
         done = time.time()
         metrics.LATENCY.labels("event_to_alert").observe(max(0.0, done - cand.event_time.timestamp()))
         if cand.ingested_at is not None:

@@ -98,13 +98,19 @@ def test_cooldown_counts_from_the_last_notice_not_the_last_event(dispatcher: Dis
     assert [d.reason for d in decisions] == ["opened", "in_cooldown", "opened"]
 
 
-def test_replay_of_the_opening_event_re_emits_the_same_alert(dispatcher: Dispatcher) -> None:
-    first, replay = run(dispatcher, cand("e1", 0), cand("e1", 0))
-    assert replay.reason == "replayed"
-    assert replay.alert is not None and first.alert is not None
-    assert replay.alert.alert_id == first.alert.alert_id
-    assert replay.alert.notice_seq == first.alert.notice_seq
-    assert replay.state == first.state
+def test_redelivery_of_the_opening_event_sends_nothing_and_changes_nothing(
+    dispatcher: Dispatcher,
+) -> None:
+    first, again = run(dispatcher, cand("e1", 0), cand("e1", 0))
+    assert again.reason == "duplicate"
+    assert again.alert is None
+    assert again.state == first.state
+
+
+def test_redelivery_with_zero_cooldown_does_not_open_a_second_alert(dispatcher: Dispatcher) -> None:
+    first, again = run(dispatcher, cand("e1", 0, cooldown=0.0), cand("e1", 0, cooldown=0.0))
+    assert first.alert is not None
+    assert again.alert is None
 
 
 def test_opening_from_the_same_event_after_a_restart_gives_the_same_id(
