@@ -37,7 +37,7 @@ done
 echo "==> simulator: ${RISKSTREAM_DEMO_RATE:-20} events/s, an incident scenario every ${RISKSTREAM_DEMO_EVERY:-20}s"
 echo "    (log: .riskstream/simulator.log, ground truth: .riskstream/ground-truth.jsonl)"
 .venv/bin/riskstream simulate --rate "${RISKSTREAM_DEMO_RATE:-20}" --every "${RISKSTREAM_DEMO_EVERY:-20}" \
-  --time-scale 10 > .riskstream/simulator.log 2>&1 &
+  > .riskstream/simulator.log 2>&1 &
 pids+=($!)
 echo "==> live alerts on every agency topic (Ctrl-C to stop everything)"
 .venv/bin/riskstream tail --all

@@ -88,3 +88,12 @@ def test_rule_pack_schema_accepts_durations_as_authors_write_them(text: str) -> 
 def test_rule_pack_schema_refuses_unreadable_duration_text() -> None:
     cooldown = schemas()["rule-pack"]["$defs"]["RuleSpec"]["properties"]["cooldown"]
     assert not _accepts_text(cooldown, "soon")
+
+
+def test_committed_schemas_in_docs_are_up_to_date(tmp_path: Path) -> None:
+    """docs/schemas is what producers and consumers read; regenerate it with `riskstream rules schema`."""
+    committed = Path(__file__).resolve().parents[2] / "docs" / "schemas"
+    for fresh in export_schemas(tmp_path):
+        assert (committed / fresh.name).read_text(encoding="utf-8") == fresh.read_text(encoding="utf-8"), (
+            f"{fresh.name} is stale: run `riskstream rules schema docs/schemas`"
+        )
