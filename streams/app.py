@@ -58,7 +58,13 @@ alert_state = app.Table(
 """Fingerprint to the AlertState of its current alert (JSON), changelog-backed."""
 
 
+_agency_topics: dict[str, faust.TopicT] = {}
+
+
 def agency_topic(agency: str) -> faust.TopicT:
-    """The topic of an agency under the current routing file (cached by Faust per name)."""
+    """The topic of an agency under the current routing file, built once per topic name."""
     name = settings.topic(rules.dispatcher.router.topic_of(agency))
-    return app.topic(name, key_type=bytes, value_type=bytes)
+    topic = _agency_topics.get(name)
+    if topic is None:
+        topic = _agency_topics[name] = app.topic(name, key_type=bytes, value_type=bytes)
+    return topic
