@@ -35,8 +35,8 @@ class Condition:
     source: str
     program: cel.Program
 
-    def __call__(self, fields: dict[str, Any]) -> Any:
-        return self.program.execute(fields)
+    def __call__(self, activation: cel.Context | dict[str, Any]) -> Any:
+        return self.program.execute(activation)
 
 
 @dataclass(frozen=True)

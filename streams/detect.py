@@ -32,8 +32,8 @@ async def dead_letter(message: object, family: str, exc: EventDecodeError) -> No
         "riskstream.dlq.at": datetime.now(UTC).isoformat().encode(),
     }
     await dlq_topic.send(key=msg.key, value=msg.value or b"", headers=headers)  # type: ignore[attr-defined]
-    metrics.EVENTS.labels(family, "dead_letter").inc()
-    metrics.DEAD_LETTERS.labels(family, exc.category).inc()
+    metrics.child(metrics.EVENTS, family, "dead_letter").inc()
+    metrics.child(metrics.DEAD_LETTERS, family, exc.category).inc()
 
 
 @app.agent(input_topic)
@@ -47,9 +47,9 @@ async def detect(stream):  # type: ignore[no-untyped-def]
         except EventDecodeError as exc:
             await dead_letter(message, family.value, exc)
             continue
-        metrics.EVENTS.labels(family.value, "valid").inc()
+        metrics.child(metrics.EVENTS, family.value, "valid").inc()
         for cand in rules.engine.evaluate(decoded, ingested_at=ingested):
-            metrics.RULE_MATCHES.labels(cand.rule_id, cand.risk.value, cand.tier.value).inc()
+            metrics.child(metrics.RULE_MATCHES, cand.rule_id, cand.risk.value, cand.tier.value).inc()
             await candidates_topic.send(
                 key=cand.fingerprint.encode(), value=orjson.dumps(cand.model_dump(mode="json"))
             )

@@ -29,7 +29,7 @@ async def dispatch(stream):  # type: ignore[no-untyped-def]
         decision = rules.dispatcher.handle(state, cand, now=now)
         alert = decision.alert
         if alert is None:
-            metrics.SUPPRESSED.labels(cand.rule_id, decision.reason).inc()
+            metrics.child(metrics.SUPPRESSED, cand.rule_id, decision.reason).inc()
             if decision.state is not state:
                 alert_state[cand.fingerprint] = decision.state.model_dump(mode="json")
             continue
@@ -37,10 +37,10 @@ async def dispatch(stream):  # type: ignore[no-untyped-def]
         key = alert.alert_id.encode()
         for agency in alert.agencies:
             await agency_topic(agency).send(key=key, value=body, headers=CE_HEADERS)
-            metrics.NOTICES.labels(alert.rule_id, alert.risk.value, alert.tier.value, agency).inc()
+            metrics.child(metrics.NOTICES, alert.rule_id, alert.risk.value, alert.tier.value, agency).inc()
         await audit_topic.send(key=key, value=body, headers=CE_HEADERS)
         alert_state[cand.fingerprint] = decision.state.model_dump(mode="json")
         done = time.time()
-        metrics.LATENCY.labels("event_to_alert").observe(max(0.0, done - cand.event_time.timestamp()))
+        metrics.child(metrics.LATENCY, "event_to_alert").observe(max(0.0, done - cand.event_time.timestamp()))
         if cand.ingested_at is not None:
-            metrics.LATENCY.labels("consume_to_produce").observe(max(0.0, done - cand.ingested_at))
+            metrics.child(metrics.LATENCY, "consume_to_produce").observe(max(0.0, done - cand.ingested_at))
