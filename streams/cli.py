@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from streams import rules_cli
+from streams.bench_cli import bench
 from streams.config_cli import config
 from streams.simulate_cli import simulate
 from streams.tail import tail
@@ -20,6 +21,7 @@ app.command()(worker)
 app.command()(tail)
 app.command()(config)
 app.command("simulate")(simulate)
+app.command()(bench)
 
 
 def main() -> None:

@@ -1,0 +1,76 @@
+"""A worker restarted mid-alert continues from its changelog: no lost state, no repeated notice."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tests.integration.harness import consume, make_worker, produce
+
+PACK = """\
+version: 1
+pack: it-restart
+rules:
+  - id: it-level
+    title: water level
+    risk: public_safety
+    on: sensor
+    kind: water_level
+    when: value != null && value >= 3.0
+    tier: {orange: value >= 4.0, yellow: "true"}
+    group_by: [source_id]
+    cooldown: 1h
+    route: [emergency]
+"""
+
+
+def reading(event_id: str, value: float, at: datetime) -> bytes:
+    return orjson.dumps(
+        {
+            "event_id": event_id,
+            "kind": "water_level",
+            "time": at.isoformat(),
+            "source_id": "WL-1",
+            "location": {"city": "乌海市", "grid": "HBW-09-01"},
+            "value": value,
+            "unit": "m",
+        }
+    )
+
+
+@pytest.mark.parametrize("store", ["memory://", "rocksdb://"])
+def test_state_survives_a_restart_so_repeats_stay_quiet_and_a_higher_tier_updates(
+    bootstrap: str, tmp_path: Path, store: str
+) -> None:
+    pack = tmp_path / "pack.yaml"
+    pack.write_text(PACK, encoding="utf-8")
+    worker = make_worker(
+        bootstrap, tmp_path, f"restart-{store[:3]}", RISKSTREAM_RULES_PATH=str(pack), RISKSTREAM_STORE=store
+    )
+    topic, alerts = f"{worker.prefix}events.sensor", f"{worker.prefix}alerts.emergency"
+    t0 = datetime.now(UTC)
+    worker.start()
+    try:
+        produce(bootstrap, [(topic, b"WL-1", reading("r1", 3.2, t0))])
+        first = consume(bootstrap, [alerts], lambda r: len(r) >= 1)
+        worker.stop()
+        worker.start()
+        produce(
+            bootstrap,
+            [
+                (topic, b"WL-1", reading("r2", 3.4, t0 + timedelta(minutes=5))),
+                (topic, b"WL-1", reading("r3", 4.5, t0 + timedelta(minutes=10))),
+            ],
+        )
+        records = consume(bootstrap, [alerts], lambda r: len(r) >= 2, settle=3.0)
+    finally:
+        worker.stop()
+    notices = [orjson.loads(r.value)["data"] for r in records]
+    opened = orjson.loads(first[0].value)["data"]
+    assert [(n["notice_seq"], n["tier"]) for n in notices] == [(1, "yellow"), (2, "orange")]
+    assert {n["alert_id"] for n in notices} == {opened["alert_id"]}
+    assert notices[1]["count"] == 3
+    assert notices[1]["evidence"] == ["r1", "r2", "r3"]
