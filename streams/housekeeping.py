@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from streams import metrics
-from streams.app import app, rules
+from streams.app import FAMILY_OF_TOPIC, app, candidates_topic, rules
 
 LAG_INTERVAL = 5.0
 RELOAD_INTERVAL = 5.0
@@ -11,10 +11,16 @@ RELOAD_INTERVAL = 5.0
 
 @app.timer(LAG_INTERVAL)  # type: ignore[untyped-decorator]  # faust decorators are untyped
 async def report_lag() -> None:
-    """Lag = end offset - committed offset for every partition this worker owns."""
+    """Lag = end offset - committed offset for every source partition this worker owns.
+
+    Changelog partitions are left out: they are read for recovery and never committed.
+    """
     consumer = app.consumer
     committed = app.monitor.tp_committed_offsets
+    sources = {*FAMILY_OF_TOPIC, *candidates_topic.topics}
     for tp in consumer.assignment():
+        if tp.topic not in sources:
+            continue
         try:
             end = consumer.highwater(tp)
         except Exception:  # highwater unknown until the first fetch of this partition

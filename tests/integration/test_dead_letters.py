@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -101,3 +102,21 @@ def test_dead_letters_are_counted_in_metrics_by_reason(worker: Worker) -> None:
         want = sum(1 for c in EXPECTED_CATEGORY.values() if c == category)
         assert worker.metric("riskstream_dead_letters_total", reason=category) == want
     assert worker.metric("riskstream_events_total", family="sensor", outcome="dead_letter") == len(BAD)
+
+
+def test_consumer_lag_is_reported_per_input_partition_and_drains_to_zero(worker: Worker) -> None:
+    dead_letters(worker)
+    deadline = time.monotonic() + 30
+    topic = f"{worker.prefix}events.sensor"
+    while time.monotonic() < deadline:
+        text = worker.metrics_text()
+        if f'riskstream_consumer_lag_messages{{partition="0",topic="{topic}"}}' in text and (
+            worker.metric("riskstream_consumer_lag_messages", topic=topic) == 0
+        ):
+            break
+        time.sleep(1)
+    else:
+        raise AssertionError("no drained lag gauge for the sensor topic within 30 s")
+    assert "alert-state-changelog" not in "".join(
+        line for line in worker.metrics_text().splitlines() if line.startswith("riskstream_consumer_lag")
+    )
