@@ -1,5 +1,7 @@
 """Summary templates: '{location.name} gas at {value}%LEL' filled from an event's fields.
 
+'{people_involved|未知}' names the text to show when the field is absent or null.
+
 Only field lookups, no expressions or attribute access, so a template can never run code.
 """
 
@@ -10,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-_FIELD = re.compile(r"\{([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)*)\}")
+_FIELD = re.compile(r"\{([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)*)(?:\|([^{}]*))?\}")
 MISSING = "?"
 
 
@@ -24,9 +26,9 @@ def lookup(fields: Mapping[str, Any], path: str) -> Any:
     return node
 
 
-def _text(value: Any) -> str:
+def _text(value: Any, default: str | None) -> str:
     if value is None:
-        return MISSING
+        return MISSING if default is None else default
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)
@@ -38,7 +40,7 @@ class Template:
 
     @property
     def fields(self) -> tuple[str, ...]:
-        return tuple(_FIELD.findall(self.source))
+        return tuple(m.group(1) for m in _FIELD.finditer(self.source))
 
     def render(self, fields: Mapping[str, Any]) -> str:
-        return _FIELD.sub(lambda m: _text(lookup(fields, m.group(1))), self.source)
+        return _FIELD.sub(lambda m: _text(lookup(fields, m.group(1)), m.group(2)), self.source)

@@ -36,3 +36,9 @@ def test_template_never_reads_attributes() -> None:
 def test_lookup_does_not_descend_into_non_mappings() -> None:
     assert lookup(FIELDS, "value.real") is None
     assert lookup(FIELDS, "location.grid") == "G-07"
+
+
+def test_a_default_after_a_bar_replaces_an_absent_or_null_field() -> None:
+    template = Template("{location.name|现场} {people|未知}人 {location.street|}")
+    assert template.fields == ("location.name", "people", "location.street")
+    assert template.render(FIELDS) == "现场 180人 "
