@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from rules.errors import Location, RuleError, RuleSetError
 from rules.events import KINDS, MODELS, Family, field_paths
+from rules.events import Location as EventLocation
 from rules.model import TIERS_HIGH_FIRST, Tier
 from rules.routing import Router
 from rules.schema import PackSpec, RuleCaseSpec, RuleSpec
@@ -26,6 +27,8 @@ from rules.yaml_source import load_yaml, locate, to_plain
 
 _COMPREHENSION_VAR = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_]\w*)\s*,")
 _TRUE = "true"
+_STRING_LITERAL = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
+_LOCATION_FIELD = re.compile(r"(?<![\w.])location\s*\.\s*([A-Za-z_]\w*)")
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,15 @@ def _compile_cel(source: str, family: Family, where: Location, rule_id: str) -> 
         raise RuleError(
             f"condition {source!r} uses {', '.join(repr(u) for u in unknown)}, which {family.value} "
             f"events do not have; fields are: {', '.join(sorted(known))}",
+            where,
+            rule_id,
+        )
+    code = _STRING_LITERAL.sub("''", source)
+    bad = sorted({m.group(1) for m in _LOCATION_FIELD.finditer(code)} - set(EventLocation.model_fields))
+    if bad:
+        raise RuleError(
+            f"condition {source!r} uses {', '.join(repr(f'location.{b}') for b in bad)}, which locations "
+            f"do not have; location fields are: {', '.join(EventLocation.model_fields)}",
             where,
             rule_id,
         )

@@ -276,3 +276,13 @@ def test_constant_true_condition_is_not_compiled(load_rules: LoadRules) -> None:
     ruleset = load_rules(rule(when="'true'", tier="{red: 'true'}"))
     assert ruleset.rules[0].when is None
     assert ruleset.rules[0].ladder == ((Tier.red, None),)
+
+
+def test_a_misspelt_location_field_in_a_condition_is_refused(load_rules: LoadRules) -> None:
+    error = only_error(load_rules, rule(when="\"location.gird == 'G-07'\""))
+    assert "'location.gird'" in error.message
+    assert error.rule_id == "gas-high"
+
+
+def test_location_words_inside_string_literals_are_not_checked(load_rules: LoadRules) -> None:
+    load_rules(rule(when="\"source_id != 'location.gird'\""))
