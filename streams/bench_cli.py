@@ -23,7 +23,11 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from streams.bench import BenchParams, broker, given_bootstrap, max_generated_rules, run_bench, write_json
+from streams.bench.broker import broker, given_bootstrap
+from streams.bench.packs import max_generated_rules
+from streams.bench.params import BenchParams
+from streams.bench.report import write_json
+from streams.bench.runner import run_bench
 
 console = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 120)
 """Wide enough for the table when the output goes to a file or CI log."""
@@ -98,10 +102,10 @@ def render(report: dict[str, Any]) -> Table:
     p = report["parameters"]
     table = Table(
         title=f"riskstream bench ({report['machine']['cpus_usable']} CPUs, Kafka "
-              f"{report['machine']['kafka_version']}, {p['partitions']} partitions)",
+        f"{report['machine']['kafka_version']}, {p['partitions']} partitions)",
         caption=f"events/s: drain of {p['events']:,} preloaded events. Latency: event sent to alert "
-                f"seen, at {p['rate']:g} ev/s for {p['duration']:g} s ({p['probe_fraction']:.0%} probe "
-                f"events in pipelines). Rules include the 1 probe rule. * = offered rate near saturation.",
+        f"seen, at {p['rate']:g} ev/s for {p['duration']:g} s ({p['probe_fraction']:.0%} probe "
+        f"events in pipelines). Rules include the 1 probe rule. * = offered rate near saturation.",
     )
     for name in ("scenario", "rules", "events/s", "p50 ms", "p95 ms", "p99 ms", "vs passthrough"):
         table.add_column(name, justify="left" if name == "scenario" else "right", no_wrap=True)
@@ -135,42 +139,73 @@ def _notes(report: dict[str, Any]) -> None:
             if row["worker_log"]:
                 console.print(row["worker_log"], markup=False)
         if lat and lat["received"] < lat["tracked"]:
-            console.print(f"[yellow]{row['name']}: {lat['tracked'] - lat['received']} of "
-                          f"{lat['tracked']} measured events produced no output within the settle time")
+            console.print(
+                f"[yellow]{row['name']}: {lat['tracked'] - lat['received']} of "
+                f"{lat['tracked']} measured events produced no output within the settle time"
+            )
         if thr.get("process_cpu_util") is not None:
-            console.print(f"{row['name']}: during the drain the measured process used "
-                          f"{thr['process_cpu_util']:.0%} of one core; the machine was "
-                          f"{thr.get('machine_busy') or 0:.0%} busy (all cores, everything)")
+            console.print(
+                f"{row['name']}: during the drain the measured process used "
+                f"{thr['process_cpu_util']:.0%} of one core; the machine was "
+                f"{thr.get('machine_busy') or 0:.0%} busy (all cores, everything)"
+            )
         if thr.get("match_fraction") is not None:
             expected = row["expected_match_fraction"]
             hint = f" (generator intended {expected:.2%})" if expected is not None else ""
-            console.print(f"{row['name']}: {thr['match_fraction']:.2%} of backlog events matched a rule"
-                          f"{hint}, {thr.get('alerts') or 0:.0f} alerts, "
-                          f"{thr.get('eval_errors') or 0:.0f} evaluation errors")
+            console.print(
+                f"{row['name']}: {thr['match_fraction']:.2%} of backlog events matched a rule"
+                f"{hint}, {thr.get('alerts') or 0:.0f} alerts, "
+                f"{thr.get('eval_errors') or 0:.0f} evaluation errors"
+            )
 
 
 def bench(
-    events: Annotated[int | None, typer.Option("--events", "-n", min=100,
-                      help="Backlog size for the throughput drain (default 20000; --quick 5000)")] = None,
-    rate: Annotated[float | None, typer.Option(min=1.0,
-                    help="Offered events/s for latency, keep below saturation (default 200)")] = None,
-    duration: Annotated[float | None, typer.Option(min=1.0,
-                        help="Seconds of offered load for latency (default 30; --quick 10)")] = None,
-    probe_fraction: Annotated[float, typer.Option(min=0.001, max=1.0,
-                              help="Share of latency events that are probes firing the bench rule")] = 0.05,
-    match_rate: Annotated[float, typer.Option(min=0.0, max=1.0,
-                          help="Share of background events generated rules should match")] = 0.02,
-    rules: Annotated[str, typer.Option(
-        help="Generated rule counts, comma-separated ('' for none)")] = "100,1000",
+    events: Annotated[
+        int | None,
+        typer.Option(
+            "--events",
+            "-n",
+            min=100,
+            help="Backlog size for the throughput drain (default 20000; --quick 5000)",
+        ),
+    ] = None,
+    rate: Annotated[
+        float | None,
+        typer.Option(min=1.0, help="Offered events/s for latency, keep below saturation (default 200)"),
+    ] = None,
+    duration: Annotated[
+        float | None,
+        typer.Option(min=1.0, help="Seconds of offered load for latency (default 30; --quick 10)"),
+    ] = None,
+    probe_fraction: Annotated[
+        float,
+        typer.Option(
+            min=0.001, max=1.0, help="Share of latency events that are probes firing the bench rule"
+        ),
+    ] = 0.05,
+    match_rate: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Share of background events generated rules should match")
+    ] = 0.02,
+    rules: Annotated[
+        str, typer.Option(help="Generated rule counts, comma-separated ('' for none)")
+    ] = "100,1000",
     shipped: Annotated[bool, typer.Option(help="Run the shipped packs (rules/packs) scenario")] = True,
     passthrough: Annotated[bool, typer.Option(help="Run the raw aiokafka passthrough ceiling")] = True,
     partitions: Annotated[int, typer.Option(min=1, help="Partitions of every bench topic")] = 4,
-    bootstrap: Annotated[str | None, typer.Option(
-        help="Kafka to use (default: env RISKSTREAM_KAFKA_BOOTSTRAP or KAFKA_BOOTSTRAP_SERVERS); "
-             "without one a throwaway broker is started via scripts/kafka-local.sh")] = None,
+    bootstrap: Annotated[
+        str | None,
+        typer.Option(
+            help="Kafka to use (default: env RISKSTREAM_KAFKA_BOOTSTRAP or KAFKA_BOOTSTRAP_SERVERS); "
+            "without one a throwaway broker is started via scripts/kafka-local.sh"
+        ),
+    ] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="JSON results file")] = DEFAULT_OUTPUT,
-    profile: Annotated[Path | None, typer.Option(
-        help="Run each worker under cProfile, writing DIR/<scenario>.prof (numbers are then slower)")] = None,
+    profile: Annotated[
+        Path | None,
+        typer.Option(
+            help="Run each worker under cProfile, writing DIR/<scenario>.prof (numbers are then slower)"
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Event generator seed")] = 7,
     quick: Annotated[bool, typer.Option("--quick", help="Smaller backlog and shorter latency phase")] = False,
 ) -> None:
