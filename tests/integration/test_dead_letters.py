@@ -120,3 +120,20 @@ def test_consumer_lag_is_reported_per_input_partition_and_drains_to_zero(worker:
     assert "alert-state-changelog" not in "".join(
         line for line in worker.metrics_text().splitlines() if line.startswith("riskstream_consumer_lag")
     )
+
+
+def test_a_candidate_that_cannot_be_processed_is_parked_and_dispatch_goes_on(worker: Worker) -> None:
+    produce(worker.bootstrap, [(f"{worker.prefix}riskstream.candidates", b"bogus", b'{"rule_id": 1}')])
+    records = consume(
+        worker.bootstrap, [f"{worker.prefix}riskstream.dlq"], lambda r: any(x.key == b"bogus" for x in r)
+    )
+    parked = next(r for r in records if r.key == b"bogus")
+    headers = dict(parked.headers)
+    assert headers["riskstream.dlq.error"] == b"processing_error"
+    assert headers["riskstream.dlq.topic"].decode() == f"{worker.prefix}riskstream.candidates"
+    produce(
+        worker.bootstrap,
+        [(f"{worker.prefix}events.sensor", b"G-2", orjson.dumps(gas("good-2", 60.0, "G-2")))],
+    )
+    alerts = consume(worker.bootstrap, [f"{worker.prefix}alerts.fire"], lambda r: len(r) >= 2)
+    assert any(orjson.loads(a.value)["data"]["evidence"] == ["good-2"] for a in alerts)
