@@ -66,12 +66,16 @@ def test_simulated_incident_reaches_the_police_topic(fed: tuple[Worker, Path]) -
     assert len(alerts) == want
 
 
-def test_tail_shows_the_alert_with_its_tier_place_and_reason(fed: tuple[Worker, Path]) -> None:
-    worker, _ = fed
-    consume(worker.bootstrap, [f"{worker.prefix}alerts.police"], lambda r: len(r) >= 1)
-    result = riskstream(worker, "tail", "--agency", "police", "--from-beginning", "--limit", "1", timeout=60)
+def test_tail_shows_the_alerts_with_their_tier_place_and_reason(fed: tuple[Worker, Path]) -> None:
+    worker, truth = fed
+    want = len(orjson.loads(truth.read_text(encoding="utf-8"))["expected"])
+    consume(worker.bootstrap, [f"{worker.prefix}alerts.police"], lambda r: len(r) >= want)
+    result = riskstream(
+        worker, "tail", "--agency", "police", "--from-beginning", "--limit", str(want), timeout=60
+    )
     assert result.returncode == 0, result.stderr
     assert "BLUE IV" in result.stdout
+    assert "YELLOW III" in result.stdout
     assert "乌海市 / 海勃湾区" in result.stdout
     assert "police: route 'police-matters' matched" in result.stdout
 
