@@ -56,12 +56,17 @@ class Worker:
         return self
 
     def wait_ready(self, timeout: float = 90) -> None:
+        """Until the worker owns input partitions (its lag gauge names them), not merely answers.
+
+        Events sent before the consumer group settles are read later as a backlog from several
+        partitions at once, which would make order-sensitive expectations flaky.
+        """
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
                 raise RuntimeError(f"worker exited with {self.proc.returncode}:\n{self.log_tail()}")
             try:
-                if "riskstream_rules_loaded" in self.metrics_text():
+                if f'topic="{self.prefix}events.' in self.metrics_text():
                     return
             except OSError:
                 pass
