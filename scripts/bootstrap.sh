@@ -16,5 +16,7 @@ echo "==> setting up .venv (Python packages for riskstream)"
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip uv
 .venv/bin/uv pip install -q -p .venv/bin/python -e '.[dev]'
+# Bytecode now, once: with PYTHONDONTWRITEBYTECODE set, every worker start would recompile Faust.
+.venv/bin/python -m compileall -q -j 0 .venv/lib > /dev/null 2>&1 || true
 echo "$want" > "$stamp"
 echo "==> .venv ready"
