@@ -43,14 +43,19 @@ def _report(exc: RiskstreamError) -> None:
     err.print(f"[red]{len(errors)} error(s)[/red]; fix them and run `riskstream rules lint` again.")
 
 
-@app.command()
-def lint(paths: PathsArg = None, routing: RoutingOpt = None) -> None:
-    """Validate packs and routing; exit 1 with file:line messages on any error."""
+def _load_or_exit(paths: list[Path] | None, routing: Path | None) -> RuleSet:
+    """The rule set, or every error with its file and line and exit status 1."""
     try:
-        ruleset = _load(paths, routing)
+        return _load(paths, routing)
     except RiskstreamError as exc:
         _report(exc)
         raise typer.Exit(1) from None
+
+
+@app.command()
+def lint(paths: PathsArg = None, routing: RoutingOpt = None) -> None:
+    """Validate packs and routing; exit 1 with file:line messages on any error."""
+    ruleset = _load_or_exit(paths, routing)
     out.print(
         f"[green]ok[/green] {len(ruleset.rules)} rules in {len(ruleset.files)} file(s), "
         f"{len(ruleset.cases)} test case(s), {len(ruleset.router.agencies)} agencies"
@@ -60,11 +65,7 @@ def lint(paths: PathsArg = None, routing: RoutingOpt = None) -> None:
 @app.command("test")
 def test_cmd(paths: PathsArg = None, routing: RoutingOpt = None) -> None:
     """Run the packs' test cases on a virtual clock; exit 1 if any fails."""
-    try:
-        ruleset = _load(paths, routing)
-    except RiskstreamError as exc:
-        _report(exc)
-        raise typer.Exit(1) from None
+    ruleset = _load_or_exit(paths, routing)
     results = run_cases(ruleset)
     failed = [r for r in results if not r.passed]
     for r in results:

@@ -39,8 +39,7 @@ async def ensure_topics(settings: Settings, router: Router) -> list[str]:
         ) from None
     try:
         existing = set(await admin.list_topics())
-        wanted = [t for t in all_topics(settings, router) if t not in existing]
-        wanted.append(settings.topic(settings.topic_candidates))
+        wanted = [*all_topics(settings, router), settings.topic(settings.topic_candidates)]
         missing = [t for t in dict.fromkeys(wanted) if t not in existing]
         if missing:
             new = [NewTopic(t, settings.partitions, settings.replication) for t in missing]
