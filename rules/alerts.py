@@ -71,6 +71,9 @@ class AlertCandidate(_Frozen):
     ingested_at: float | None = Field(
         default=None, description="Wall-clock seconds when detection consumed the event"
     )
+    status: Literal["firing", "resolved"] = "firing"
+    evidence: tuple[str, ...] = Field(default=(), description="Stateful rules: the window's event ids")
+    window: dict[str, float | int] | None = Field(default=None, description="Stateful rules: figures")
 
 
 class Alert(_Frozen):
@@ -78,7 +81,7 @@ class Alert(_Frozen):
 
     alert_id: str
     fingerprint: str
-    status: Literal["firing"] = "firing"
+    status: Literal["firing", "resolved"] = "firing"
     notice_seq: int = Field(default=1, ge=1, description="Increases with every notice of this alert")
     rule_id: str
     rule_version: int
@@ -97,6 +100,9 @@ class Alert(_Frozen):
     first_seen: AwareDatetime
     last_seen: AwareDatetime
     count: int = Field(ge=1)
+    window: dict[str, float | int] | None = Field(
+        default=None, description="Stateful rules: the window's figures, e.g. count, distinct, held"
+    )
     evidence: list[str] = Field(description=f"Event ids, at most {MAX_EVIDENCE}")
     agencies: list[str]
     routed_because: dict[str, str] = Field(description="Agency id to why it received the alert")

@@ -7,39 +7,25 @@ file and line, not a rule that silently never fires.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cel
 from pydantic import ValidationError
 
+from rules.conditions import Condition, check_kinds, compile_condition
 from rules.errors import Location, RuleError, RuleSetError
-from rules.events import KINDS, MODELS, Family, field_paths
-from rules.events import Location as EventLocation
+from rules.events import MODELS, field_paths
+from rules.forms import Form, window_keys
 from rules.model import TIERS_HIGH_FIRST, Tier
 from rules.routing import Router
 from rules.schema import PackSpec, RuleCaseSpec, RuleSpec
+from rules.stateful_compiler import compile_form
 from rules.templates import Template
+
+__all__ = ["CompiledRule", "Condition", "PackCase", "RuleSet", "load_pack", "load_ruleset", "pack_files"]
 from rules.yaml_source import load_yaml, locate, to_plain
-
-_COMPREHENSION_VAR = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_]\w*)\s*,")
-_TRUE = "true"
-_STRING_LITERAL = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
-_LOCATION_FIELD = re.compile(r"(?<![\w.])location\s*\.\s*([A-Za-z_]\w*)")
-
-
-@dataclass(frozen=True)
-class Condition:
-    """A compiled CEL expression with the source kept for messages."""
-
-    source: str
-    program: cel.Program
-
-    def __call__(self, activation: cel.Context | dict[str, Any]) -> Any:
-        return self.program.execute(activation)
 
 
 @dataclass(frozen=True)
@@ -50,10 +36,17 @@ class CompiledRule:
     ladder: tuple[tuple[Tier, Condition | None], ...]
     group_by: tuple[str, ...]
     summary: Template
+    form: Form | None = None
+    kinds: tuple[str, ...] = ()
+    """The event kinds the rule reads (for a sequence, its steps' kinds); empty means all."""
 
     @property
     def id(self) -> str:
         return self.spec.id
+
+    @property
+    def stateful(self) -> bool:
+        return self.form is not None
 
 
 @dataclass(frozen=True)
@@ -75,48 +68,6 @@ class RuleSet:
         return {r.id: r for r in self.rules}
 
 
-_CEL_ERROR = re.compile(r"<input>:\d+:(\d+): ([^|]*)")
-
-
-def _cel_syntax_detail(message: str) -> str:
-    """'at column 10: mismatched input ...' from cel's multi-line parser report."""
-    m = _CEL_ERROR.search(message.replace("\n", " "))
-    if m is None:
-        return message.replace("\n", " ")
-    return f"at column {m.group(1)}: {m.group(2).strip()}"
-
-
-def _compile_cel(source: str, family: Family, where: Location, rule_id: str) -> Condition | None:
-    if source.strip() == _TRUE:
-        return None
-    try:
-        program = cel.compile(source)
-    except ValueError as exc:
-        raise RuleError(
-            f"condition {source!r} does not compile: {_cel_syntax_detail(str(exc))}", where, rule_id
-        ) from None
-    known = set(MODELS[family].model_fields)
-    bound = set(_COMPREHENSION_VAR.findall(source))
-    unknown = sorted(set(program.variables()) - known - bound)
-    if unknown:
-        raise RuleError(
-            f"condition {source!r} uses {', '.join(repr(u) for u in unknown)}, which {family.value} "
-            f"events do not have; fields are: {', '.join(sorted(known))}",
-            where,
-            rule_id,
-        )
-    code = _STRING_LITERAL.sub("''", source)
-    bad = sorted({m.group(1) for m in _LOCATION_FIELD.finditer(code)} - set(EventLocation.model_fields))
-    if bad:
-        raise RuleError(
-            f"condition {source!r} uses {', '.join(repr(f'location.{b}') for b in bad)}, which locations "
-            f"do not have; location fields are: {', '.join(EventLocation.model_fields)}",
-            where,
-            rule_id,
-        )
-    return Condition(source, program)
-
-
 def compile_rule(spec: RuleSpec, where: Location, router: Router | None, node: Any) -> CompiledRule:
     """Check one rule's meaning; raise the first problem found with its line."""
 
@@ -124,20 +75,15 @@ def compile_rule(spec: RuleSpec, where: Location, router: Router | None, node: A
         return locate(node, list(path), where.file) if node is not None else where
 
     family = spec.on
-    for kind in spec.kinds:
-        if kind not in KINDS[family]:
-            raise RuleError(
-                f"kind '{kind}' is not a {family.value} event kind; known kinds: "
-                f"{', '.join(sorted(KINDS[family]))}",
-                at("kind"),
-                spec.id,
-            )
-    when = _compile_cel(spec.when, family, at("when"), spec.id)
+    check_kinds(spec.kinds, family, at("kind"), spec.id)
+    form, kinds = compile_form(spec, at)
+    keys = window_keys(form) if form is not None else ()
+    when = compile_condition(spec.when, family, at("when"), spec.id)
     if isinstance(spec.tier, Tier):
         ladder: tuple[tuple[Tier, Condition | None], ...] = ((spec.tier, None),)
     else:
         ladder = tuple(
-            (t, _compile_cel(spec.tier[t], family, at("tier", t.value), spec.id))
+            (t, compile_condition(spec.tier[t], family, at("tier", t.value), spec.id, keys))
             for t in TIERS_HIGH_FIRST
             if t in spec.tier
         )
@@ -150,10 +96,12 @@ def compile_rule(spec: RuleSpec, where: Location, router: Router | None, node: A
                 spec.id,
             )
     summary = Template(spec.summary or spec.title)
+    allowed = paths | {f"window.{k}" for k in keys}
     for path in summary.fields:
-        if path not in paths:
+        if path not in allowed:
+            extra = f" (window figures: {', '.join(keys)})" if keys else ""
             raise RuleError(
-                f"summary uses '{{{path}}}', which {family.value} events do not have",
+                f"summary uses '{{{path}}}', which {family.value} events do not have{extra}",
                 at("summary"),
                 spec.id,
             )
@@ -166,7 +114,7 @@ def compile_rule(spec: RuleSpec, where: Location, router: Router | None, node: A
                     at("route", i),
                     spec.id,
                 )
-    return CompiledRule(spec, where, when, ladder, tuple(spec.group_by), summary)
+    return CompiledRule(spec, where, when, ladder, tuple(spec.group_by), summary, form, kinds)
 
 
 _UNION_TAGS = frozenset({"str", "int", "float", "bool", "dict", "list", "enum", "str-enum", "literal"})

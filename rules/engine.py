@@ -1,5 +1,8 @@
 """Detection: which rules an event meets, at which tier, about which group.
 
+Stateless rules decide on the event alone and yield alert candidates. Stateful rules cannot, so
+they yield hits for the window stage, which sees all of one group's events.
+
 Rules are indexed by (family, kind) at construction, so the work per event grows with the rules
 that could match it, not with the size of the rule set.
 """
@@ -7,6 +10,7 @@ that could match it, not with the size of the rule set.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 import cel
@@ -14,6 +18,8 @@ import cel
 from rules.alerts import AlertCandidate, fingerprint, group_key
 from rules.compiler import CompiledRule, Condition
 from rules.events import KINDS, EventBase, Family, event_fields
+from rules.forms import AggregateForm, DistinctForm, HoldsForm, SequenceForm
+from rules.hits import Hit
 from rules.model import Tier
 from rules.templates import lookup
 
@@ -25,6 +31,45 @@ def _ignore(rule_id: str, message: str) -> None:
     return None
 
 
+@dataclass
+class Detection:
+    """What one event set off: candidates of stateless rules, hits for stateful ones."""
+
+    candidates: list[AlertCandidate] = field(default_factory=list)
+    hits: list[Hit] = field(default_factory=list)
+
+
+def holds(rule_id: str, cond: Condition, activation: cel.Context, on_error: ErrorHook) -> bool:
+    """A condition's truth; one that cannot be evaluated is false and reported, never raised."""
+    try:
+        value = cond(activation)
+    except Exception as exc:  # cel raises KeyError/TypeError/RuntimeError/...; none may stop a worker
+        on_error(rule_id, str(exc).split("\n", 1)[0])
+        return False
+    if isinstance(value, bool):
+        return value
+    on_error(rule_id, f"condition {cond.source!r} must be true or false, got {type(value).__name__}")
+    return False
+
+
+def ladder_tier(rule: CompiledRule, activation: cel.Context, on_error: ErrorHook) -> Tier | None:
+    """The highest tier whose condition holds; a tier that cannot be evaluated is skipped."""
+    for tier, cond in rule.ladder:
+        if cond is None or holds(rule.id, cond, activation, on_error):
+            return tier
+    return None
+
+
+def group_of(rule: CompiledRule, fields: dict[str, Any]) -> tuple[dict[str, str], str, str]:
+    """The group an event belongs to for a rule: values, canonical key and fingerprint."""
+    group = {}
+    for path in rule.group_by:
+        value = lookup(fields, path)
+        group[path] = NO_VALUE if value is None else str(value)
+    key = group_key(rule.group_by, group)
+    return group, key, fingerprint(rule.id, key)
+
+
 class Engine:
     """Evaluates compiled rules against events; pure, so tests and backtests run the worker's code."""
 
@@ -34,8 +79,8 @@ class Engine:
         any_kind: dict[Family, list[CompiledRule]] = {f: [] for f in Family}
         by_kind: dict[tuple[Family, str], list[CompiledRule]] = {}
         for rule in self.rules:
-            if rule.spec.kinds:
-                for kind in rule.spec.kinds:
+            if rule.kinds:
+                for kind in rule.kinds:
                     by_kind.setdefault((rule.spec.on, kind), []).append(rule)
             else:
                 any_kind[rule.spec.on].append(rule)
@@ -49,45 +94,83 @@ class Engine:
         return self._index.get((family, kind), self._any_kind[family])
 
     def evaluate(self, event: EventBase, ingested_at: float | None = None) -> list[AlertCandidate]:
+        """Candidates of the stateless rules only (stateful rules need the window stage)."""
+        return self.detect(event, ingested_at).candidates
+
+    def detect(self, event: EventBase, ingested_at: float | None = None) -> Detection:
+        out = Detection()
         rules = self.candidates_for(event.family, event.kind)
         if not rules:
-            return []
+            return out
         fields = event_fields(event)
         # One CEL context per event: converting the fields once instead of once per condition
         # is the difference between ~4 and ~36 microseconds an evaluation.
         activation = cel.Context(variables=fields)
-        out = []
         for rule in rules:
-            tier = self._tier(rule, activation)
+            if rule.form is not None:
+                hit = self._hit(rule, event, fields, activation, ingested_at)
+                if hit is not None:
+                    out.hits.append(hit)
+                continue
+            if rule.when is not None and not holds(rule.id, rule.when, activation, self._on_error):
+                continue
+            tier = ladder_tier(rule, activation, self._on_error)
             if tier is not None:
-                out.append(self._candidate(rule, tier, event, fields, ingested_at))
+                out.candidates.append(self._candidate(rule, tier, event, fields, ingested_at))
         return out
 
-    def _tier(self, rule: CompiledRule, activation: cel.Context) -> Tier | None:
-        """The tier the event raises, or None.
-
-        A condition that cannot be evaluated is false and reported: for ``when`` that means no
-        match; for a tier it means that tier is skipped, so a lower tier can still hold.
-        """
-        if rule.when is not None and not self._holds(rule, rule.when, activation):
+    def _hit(
+        self,
+        rule: CompiledRule,
+        event: EventBase,
+        fields: dict[str, Any],
+        activation: cel.Context,
+        ingested_at: float | None,
+    ) -> Hit | None:
+        form = rule.form
+        ok = rule.when is None or holds(rule.id, rule.when, activation, self._on_error)
+        value: Any = None
+        steps: tuple[int, ...] = ()
+        if isinstance(form, HoldsForm):
+            pass
+        elif not ok:
             return None
-        for tier, cond in rule.ladder:
-            if cond is None or self._holds(rule, cond, activation):
-                return tier
-        return None
-
-    def _holds(self, rule: CompiledRule, cond: Condition, activation: cel.Context) -> bool:
-        try:
-            value = cond(activation)
-        except Exception as exc:  # cel raises KeyError/TypeError/RuntimeError/...; none may stop a worker
-            self._on_error(rule.id, str(exc).split("\n", 1)[0])
-            return False
-        if isinstance(value, bool):
-            return value
-        self._on_error(
-            rule.id, f"condition {cond.source!r} must be true or false, got {type(value).__name__}"
+        elif isinstance(form, DistinctForm):
+            value = lookup(fields, form.field)
+            if value is None:
+                return None
+            value = value if isinstance(value, int | float) and not isinstance(value, bool) else str(value)
+        elif isinstance(form, AggregateForm):
+            value = lookup(fields, form.field)
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                return None
+        elif isinstance(form, SequenceForm):
+            steps = tuple(
+                i
+                for i, step in enumerate(form.steps)
+                if (not step.kinds or event.kind in step.kinds)
+                and (step.when is None or holds(rule.id, step.when, activation, self._on_error))
+            )
+            if not steps:
+                return None
+        group, key, fp = group_of(rule, fields)
+        return Hit(
+            rule_id=rule.id,
+            rule_version=rule.spec.version,
+            fingerprint=fp,
+            group=group,
+            group_key=key,
+            event_id=event.event_id,
+            event_time=event.time,
+            family=event.family,
+            kind=event.kind,
+            location=event.location,
+            ok=ok,
+            value=value,
+            steps=steps,
+            fields=fields,
+            ingested_at=ingested_at,
         )
-        return False
 
     def _candidate(
         self,
@@ -97,11 +180,7 @@ class Engine:
         fields: dict[str, Any],
         ingested_at: float | None,
     ) -> AlertCandidate:
-        group = {}
-        for path in rule.group_by:
-            value = lookup(fields, path)
-            group[path] = NO_VALUE if value is None else str(value)
-        key = group_key(rule.group_by, group)
+        group, key, fp = group_of(rule, fields)
         spec = rule.spec
         return AlertCandidate(
             rule_id=spec.id,
@@ -115,7 +194,7 @@ class Engine:
             kind=event.kind,
             group=group,
             group_key=key,
-            fingerprint=fingerprint(spec.id, key),
+            fingerprint=fp,
             route=tuple(spec.route),
             cooldown=spec.cooldown,
             event_id=event.event_id,

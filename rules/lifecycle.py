@@ -30,13 +30,19 @@ class AlertState(BaseModel):
     count: int
     notice_seq: int
     evidence: tuple[str, ...]
+    resolved: bool = False
 
 
 @dataclass(frozen=True)
 class Decision:
-    state: AlertState
+    state: AlertState | None
     alert: Alert | None
     reason: str
+
+
+def _evidence(old: tuple[str, ...], c: AlertCandidate) -> tuple[str, ...]:
+    new = [e for e in (*c.evidence, c.event_id) if e not in old]
+    return (*old, *dict.fromkeys(new))[-MAX_EVIDENCE:]
 
 
 def _open(c: AlertCandidate) -> AlertState:
@@ -49,7 +55,7 @@ def _open(c: AlertCandidate) -> AlertState:
         notified_at=c.event_time,
         count=1,
         notice_seq=1,
-        evidence=(c.event_id,),
+        evidence=_evidence((), c),
     )
 
 
@@ -68,7 +74,13 @@ class Dispatcher:
         """
         if state is not None and (c.event_id == state.opened_by or c.event_id in state.evidence):
             return Decision(state, None, "duplicate")
-        if state is None or c.event_time >= state.notified_at + timedelta(seconds=c.cooldown):
+        if c.status == "resolved":
+            return self._resolve(state, c, now)
+        if (
+            state is None
+            or state.resolved
+            or c.event_time >= state.notified_at + timedelta(seconds=c.cooldown)
+        ):
             new = _open(c)
             return Decision(new, self._alert(new, c, now), "opened")
         raised = c.tier.rank > state.tier.rank
@@ -78,7 +90,7 @@ class Dispatcher:
                 "first_seen": min(state.first_seen, c.event_time),
                 "last_seen": max(state.last_seen, c.event_time),
                 "count": state.count + 1,
-                "evidence": (*state.evidence, c.event_id)[-MAX_EVIDENCE:],
+                "evidence": _evidence(state.evidence, c),
                 "notice_seq": state.notice_seq + 1 if raised else state.notice_seq,
                 "notified_at": c.event_time if raised else state.notified_at,
             }
@@ -86,6 +98,20 @@ class Dispatcher:
         if raised:
             return Decision(merged, self._alert(merged, c, now), "tier_raised")
         return Decision(merged, None, "in_cooldown")
+
+    def _resolve(self, state: AlertState | None, c: AlertCandidate, now: datetime | None) -> Decision:
+        """The condition ended (an absent group reported again): tell whoever heard it fire."""
+        if state is None or state.resolved:
+            return Decision(state, None, "nothing_to_resolve")
+        done = state.model_copy(
+            update={
+                "resolved": True,
+                "last_seen": max(state.last_seen, c.event_time),
+                "notice_seq": state.notice_seq + 1,
+                "evidence": _evidence(state.evidence, c),
+            }
+        )
+        return Decision(done, self._alert(done, c, now), "resolved")
 
     def _alert(self, s: AlertState, c: AlertCandidate, now: datetime | None) -> Alert:
         loc = c.location
@@ -95,6 +121,7 @@ class Dispatcher:
         return Alert(
             alert_id=s.alert_id,
             fingerprint=c.fingerprint,
+            status="resolved" if s.resolved else "firing",
             notice_seq=s.notice_seq,
             rule_id=c.rule_id,
             rule_version=c.rule_version,
@@ -113,6 +140,7 @@ class Dispatcher:
             first_seen=s.first_seen,
             last_seen=s.last_seen,
             count=s.count,
+            window=c.window,
             evidence=list(s.evidence),
             agencies=list(routed),
             routed_because=routed,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from rules.durations import Duration
 from rules.events import Family
@@ -20,14 +20,91 @@ AgencyId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=40)]
 FieldPath = Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*$")]
 
 DEFAULT_COOLDOWN = 300.0
+DEFAULT_LATENESS = 60.0
+MAX_WINDOW_EVENTS = 10_000
+"""Events one group keeps per stateful rule; the oldest beyond it are evicted (and counted)."""
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+class CountSpec(_Strict):
+    """At least N matching events of one group within a window."""
+
+    at_least: int = Field(ge=1, le=MAX_WINDOW_EVENTS)
+    within: Duration = Field(gt=0)
+
+
+class DistinctSpec(_Strict):
+    """At least N different values of a field among one group's matching events within a window."""
+
+    field: FieldPath
+    at_least: int = Field(ge=1, le=MAX_WINDOW_EVENTS)
+    within: Duration = Field(gt=0)
+
+
+class AggregateSpec(_Strict):
+    """A statistic of a numeric field over a window, compared with a threshold or the previous window."""
+
+    fn: Literal["avg", "min", "max", "sum"]
+    field: FieldPath
+    within: Duration = Field(gt=0)
+    at_least: float | None = Field(default=None, description="Fire when the statistic is >= this")
+    at_most: float | None = Field(default=None, description="Fire when the statistic is <= this")
+    rise_by: float | None = Field(
+        default=None, description="Fire when it rose by this since the previous window"
+    )
+    rise_pct: float | None = Field(
+        default=None, description="Fire when it rose by this % since the previous window"
+    )
+    min_events: int = Field(default=1, ge=1, description="Events a window needs before it is judged")
+
+    @model_validator(mode="after")
+    def _one_comparison(self) -> AggregateSpec:
+        given = [k for k in _COMPARISONS if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                f"an aggregate needs exactly one of {', '.join(_COMPARISONS)}; "
+                f"got {', '.join(given) if given else 'none'}"
+            )
+        return self
+
+    @property
+    def comparison(self) -> tuple[str, float]:
+        for key in _COMPARISONS:
+            value = getattr(self, key)
+            if value is not None:
+                return key, float(value)
+        raise AssertionError("validated to have one comparison")
+
+
+_COMPARISONS = ("at_least", "at_most", "rise_by", "rise_pct")
+
+
+class HoldsForSpec(_Strict):
+    """The condition holds on every event of the group for a duration, with no silence longer than max_gap."""
+
+    duration: Duration = Field(gt=0)
+    max_gap: Duration = Field(default=60.0, gt=0, description="Longer silence breaks the run")
+
+
+class StepSpec(_Strict):
+    """One step of a sequence: an event (or N events within a window) of the group."""
+
+    kind: str | list[str] | None = None
+    when: str = Field(default="true", min_length=1)
+    count: CountSpec | None = None
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        if self.kind is None:
+            return ()
+        return (self.kind,) if isinstance(self.kind, str) else tuple(self.kind)
+
+
 class RuleSpec(_Strict):
-    """One rule as written. Stateless: one event that meets ``when`` is enough."""
+    """One rule as written. Stateless unless it names one stateful form (count, distinct, ...)."""
 
     id: RuleId
     version: int = Field(default=1, ge=1, description="Bump when the meaning changes")
@@ -47,11 +124,32 @@ class RuleSpec(_Strict):
     action: str | None = Field(default=None, max_length=1000, description="What a duty officer does")
     enabled: bool = True
 
+    count: CountSpec | None = None
+    distinct: DistinctSpec | None = None
+    aggregate: AggregateSpec | None = None
+    holds_for: HoldsForSpec | None = Field(default=None, description="'2m' or {duration, max_gap}")
+    sequence: list[StepSpec] | None = Field(default=None, min_length=2)
+    within: Duration | None = Field(default=None, gt=0, description="Time bound of a sequence")
+    absent_for: Duration | None = Field(default=None, gt=0, description="No event of the group for this")
+    lateness: Duration = Field(
+        default=DEFAULT_LATENESS, description="How late (event time) an event may arrive and still count"
+    )
+
     @property
     def kinds(self) -> tuple[str, ...]:
         if self.kind is None:
             return ()
         return (self.kind,) if isinstance(self.kind, str) else tuple(self.kind)
+
+    @property
+    def forms(self) -> list[str]:
+        """The stateful forms named; more than one is an error, none means stateless."""
+        return [f for f in STATEFUL_FORMS if getattr(self, f) is not None]
+
+    @field_validator("holds_for", mode="before")
+    @classmethod
+    def _holds_for_shorthand(cls, v: object) -> object:
+        return {"duration": v} if isinstance(v, str | int | float) and not isinstance(v, bool) else v
 
     @field_validator("tier")
     @classmethod
@@ -61,6 +159,9 @@ class RuleSpec(_Strict):
                 "a tier ladder needs at least one tier, e.g. {red: 'value >= 50', yellow: 'true'}"
             )
         return v
+
+
+STATEFUL_FORMS = ("count", "distinct", "aggregate", "holds_for", "sequence", "absent_for")
 
 
 class CaseEvent(BaseModel):
@@ -78,7 +179,11 @@ class ExpectedAlert(_Strict):
     group: dict[str, Any] | None = None
     agencies: list[AgencyId] | None = None
     count: int | None = Field(default=None, ge=1, description="Matching events merged into it")
-    at: Duration | None = Field(default=None, description="Event time offset of the firing event")
+    at: Duration | None = Field(default=None, description="Virtual-clock offset when the notice was raised")
+    status: Literal["firing", "resolved"] | None = None
+    window: dict[str, float | int] | None = Field(
+        default=None, description="Window figures the notice must carry, e.g. {count: 3}"
+    )
 
 
 class RuleCaseSpec(_Strict):
@@ -86,7 +191,12 @@ class RuleCaseSpec(_Strict):
 
     name: str = Field(min_length=1)
     start: AwareDatetime | None = None
-    events: list[CaseEvent] = Field(min_length=1)
+    events: list[CaseEvent] = Field(
+        min_length=1, description="In arrival order; an 'at' earlier than a previous one arrives late"
+    )
+    until: Duration | None = Field(
+        default=None, description="Run the virtual clock on to this offset after the last event"
+    )
     expect: list[ExpectedAlert] = Field(default_factory=list)
 
 

@@ -1,24 +1,31 @@
 """The rule test runner: replay a case's events on a virtual clock through the worker's own code.
 
-Detection (Engine) and dispatch (Dispatcher) run in-process in event order, with state in a dict
-instead of a Faust table, so a passing case means the worker decides the same way.
+Detection (Engine), the window stage (WindowStage) and dispatch (Dispatcher) run in-process with
+state in dicts instead of Faust tables, so a passing case means the worker decides the same way.
+Events arrive in the order they are written; the clock is the latest event time so far, so an
+event written after a later one arrives late. Between events, and on to ``until``, the clock ticks
+exactly when a group is due (an absence firing, an idle group expiring).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
 
-from rules.alerts import Alert
+from rules.alerts import Alert, AlertCandidate
 from rules.compiler import PackCase, RuleSet
 from rules.engine import Engine
 from rules.errors import Location
 from rules.events import EVENT_ADAPTER, EventBase
+from rules.hits import Tick
 from rules.lifecycle import AlertState, Dispatcher
 from rules.schema import DEFAULT_TEST_START, ExpectedAlert
+from rules.stateful import WindowStage
+from rules.windows import GroupWindow
 
 
 @dataclass
@@ -70,6 +77,8 @@ def describe(alert: Alert | None, exp: ExpectedAlert | None = None) -> str:
     if alert is None:
         return "(nothing)"
     parts = [f"rule={alert.rule_id}", f"tier={alert.tier.value}"]
+    if alert.status != "firing":
+        parts.append(f"status={alert.status}")
     if exp is None or exp.group is not None:
         parts.append(f"group={alert.group}")
     if exp is None or exp.agencies is not None:
@@ -93,37 +102,106 @@ def _mismatches(exp: ExpectedAlert, n: Notice, final_count: int) -> list[str]:
     if exp.count is not None and final_count != exp.count:
         out.append(f"count: expected {exp.count}, got {final_count}")
     if exp.at is not None and abs(n.at - exp.at) > 1e-9:
-        out.append(f"at: expected {exp.at:g}s, raised by the event at {n.at:g}s")
+        out.append(f"at: expected {exp.at:g}s, raised at {n.at:g}s")
+    if exp.status is not None and a.status != exp.status:
+        out.append(f"status: expected {exp.status}, got {a.status}")
+    if exp.window is not None:
+        figures = a.window or {}
+        for key, figure in exp.window.items():
+            have = figures.get(key)
+            if have is None or not math.isclose(float(have), float(figure), abs_tol=1e-6):
+                shown = "(none)" if have is None else f"{have:g}"
+                out.append(f"window.{key}: expected {figure:g}, got {shown}")
     return out
+
+
+class _Replay:
+    """One case's run: the three stages, their state, and the virtual clock."""
+
+    def __init__(self, ruleset: RuleSet, start: datetime, result: CaseResult, errors: list[str]):
+        def on_error(rule: str, msg: str) -> None:
+            errors.append(f"rule {rule}: {msg}")
+
+        self.engine = Engine(ruleset.rules, on_error=on_error)
+        self.stage = WindowStage(ruleset.rules, on_error=on_error)
+        self.dispatcher = Dispatcher(ruleset.router)
+        self.start = start
+        self.result = result
+        self.clock = -math.inf
+        self.states: dict[str, AlertState] = {}
+        self.windows: dict[str, tuple[str, GroupWindow]] = {}
+
+    def now(self) -> datetime:
+        return self.start + timedelta(seconds=max(self.clock, 0.0))
+
+    def dispatch(self, cand: AlertCandidate, at: float) -> None:
+        decision = self.dispatcher.handle(self.states.get(cand.fingerprint), cand)
+        if decision.state is None:
+            return
+        self.states[cand.fingerprint] = decision.state
+        self.result.final_counts[decision.state.alert_id] = decision.state.count
+        if decision.alert is not None:
+            self.result.notices.append(Notice(at, decision.alert))
+
+    def advance(self, offset: float) -> None:
+        """Run the clock on to ``offset``, ticking each group at the moment it is due."""
+        limit = self.start.timestamp() + offset
+        while True:
+            due = []
+            for fp, (rule_id, w) in self.windows.items():
+                when = self.stage.next_due(rule_id, w)
+                if when is not None and when <= limit:
+                    due.append((when, fp))
+            if not due:
+                break
+            when, fp = min(due)
+            rule_id, w = self.windows[fp]
+            at = when - self.start.timestamp()
+            self.clock = max(self.clock, at)
+            tick_at = datetime.fromtimestamp(when, UTC)
+            res = self.stage.on_tick(w, Tick(rule_id=rule_id, fingerprint=fp, now=tick_at))
+            if res.state is None:
+                del self.windows[fp]
+            if res.candidate is not None:
+                self.dispatch(res.candidate, at)
+        self.clock = max(self.clock, offset)
+
+    def event(self, at: float, event: EventBase) -> None:
+        self.advance(at)
+        found = self.engine.detect(event)
+        for cand in found.candidates:
+            self.dispatch(cand, at)
+        for hit in found.hits:
+            held = self.windows.get(hit.fingerprint)
+            res = self.stage.on_hit(held[1] if held else None, hit, self.now())
+            if res.state is None:
+                self.windows.pop(hit.fingerprint, None)
+            else:
+                self.windows[hit.fingerprint] = (hit.rule_id, res.state)
+            if res.candidate is not None:
+                self.dispatch(res.candidate, at)
 
 
 def run_case(ruleset: RuleSet, case: PackCase) -> CaseResult:
     result = CaseResult(case.spec.name, case.location)
     errors: list[str] = []
-    engine = Engine(ruleset.rules, on_error=lambda rule, msg: errors.append(f"rule {rule}: {msg}"))
-    dispatcher = Dispatcher(ruleset.router)
     try:
         events = _case_events(case)
     except ValueError as exc:
         result.failures.append(str(exc))
         return result
-    states: dict[str, AlertState] = {}
-    for at, event in sorted(events, key=lambda p: p[0]):
-        for cand in engine.evaluate(event):
-            decision = dispatcher.handle(states.get(cand.fingerprint), cand)
-            states[cand.fingerprint] = decision.state
-            result.final_counts[decision.state.alert_id] = decision.state.count
-            if decision.alert is not None:
-                result.notices.append(Notice(at, decision.alert))
+    replay = _Replay(ruleset, case.spec.start or DEFAULT_TEST_START, result, errors)
+    for at, event in events:
+        replay.event(at, event)
+    last = max(at for at, _ in events)
+    replay.advance(case.spec.until if case.spec.until is not None else last)
     result.failures.extend(f"evaluation error: {e}" for e in errors)
     expected = case.spec.expect
     for i in range(max(len(expected), len(result.notices))):
         exp = expected[i] if i < len(expected) else None
         got = result.notices[i] if i < len(result.notices) else None
         if exp is None and got is not None:
-            result.failures.append(
-                f"alert {i + 1}: expected nothing more, got {describe(got.alert)}"
-            )
+            result.failures.append(f"alert {i + 1}: expected nothing more, got {describe(got.alert)}")
         elif exp is not None and got is None:
             result.failures.append(f"alert {i + 1}: expected rule={exp.rule}, got (nothing)")
         elif exp is not None and got is not None:

@@ -1,0 +1,112 @@
+"""The names a rule may use: CEL conditions compiled once at load and checked, and event kinds.
+
+A condition names event fields directly (``value >= 20``); a stateful rule's tier conditions may
+also read the window's figures (``window.count >= 10``). Unknown names are load errors here, so a
+typo never becomes a rule that silently never fires.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import cel
+
+from rules.errors import Location, RuleError
+from rules.events import KINDS, MODELS, Family
+from rules.events import Location as EventLocation
+
+_COMPREHENSION_VAR = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_]\w*)\s*,")
+_TRUE = "true"
+_STRING_LITERAL = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
+_CEL_ERROR = re.compile(r"<input>:\d+:(\d+): ([^|]*)")
+WINDOW = "window"
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A compiled CEL expression with the source kept for messages."""
+
+    source: str
+    program: cel.Program
+
+    def __call__(self, activation: cel.Context | dict[str, Any]) -> Any:
+        return self.program.execute(activation)
+
+
+def _cel_syntax_detail(message: str) -> str:
+    """'at column 10: mismatched input ...' from cel's multi-line parser report."""
+    m = _CEL_ERROR.search(message.replace("\n", " "))
+    if m is None:
+        return message.replace("\n", " ")
+    return f"at column {m.group(1)}: {m.group(2).strip()}"
+
+
+def _check_subfields(
+    source: str, code: str, name: str, allowed: Collection[str], what: str, where: Location, rule_id: str
+) -> None:
+    pattern = re.compile(rf"(?<![\w.]){name}\s*\.\s*([A-Za-z_]\w*)")
+    bad = sorted({m.group(1) for m in pattern.finditer(code)} - set(allowed))
+    if bad:
+        raise RuleError(
+            f"condition {source!r} uses {', '.join(repr(f'{name}.{b}') for b in bad)}, which {what} "
+            f"do not have; {what} fields are: {', '.join(allowed)}",
+            where,
+            rule_id,
+        )
+
+
+def compile_condition(
+    source: str,
+    family: Family,
+    where: Location,
+    rule_id: str,
+    window_keys: Collection[str] = (),
+) -> Condition | None:
+    """Compile and check one condition; None for the literal 'true' (nothing to evaluate).
+
+    ``window_keys`` are the figures of a stateful rule's window; empty means ``window`` is unknown.
+    """
+    if source.strip() == _TRUE:
+        return None
+    try:
+        program = cel.compile(source)
+    except ValueError as exc:
+        raise RuleError(
+            f"condition {source!r} does not compile: {_cel_syntax_detail(str(exc))}", where, rule_id
+        ) from None
+    known = set(MODELS[family].model_fields) | ({WINDOW} if window_keys else set())
+    bound = set(_COMPREHENSION_VAR.findall(source))
+    unknown = sorted(set(program.variables()) - known - bound)
+    if unknown:
+        hint = (
+            f"; in tier conditions, window figures are window.{', window.'.join(window_keys)}"
+            if (window_keys)
+            else ""
+        )
+        if WINDOW in unknown and not window_keys:
+            hint = "; 'window' is only known in the tier conditions of a stateful rule"
+        raise RuleError(
+            f"condition {source!r} uses {', '.join(repr(u) for u in unknown)}, which {family.value} "
+            f"events do not have; fields are: {', '.join(sorted(MODELS[family].model_fields))}{hint}",
+            where,
+            rule_id,
+        )
+    code = _STRING_LITERAL.sub("''", source)
+    _check_subfields(source, code, "location", tuple(EventLocation.model_fields), "locations", where, rule_id)
+    if window_keys:
+        _check_subfields(source, code, WINDOW, tuple(window_keys), "windows of this rule", where, rule_id)
+    return Condition(source, program)
+
+
+def check_kinds(kinds: Iterable[str], family: Family, where: Location, rule_id: str) -> None:
+    for kind in kinds:
+        if kind not in KINDS[family]:
+            raise RuleError(
+                f"kind '{kind}' is not a {family.value} event kind; known kinds: "
+                f"{', '.join(sorted(KINDS[family]))}",
+                where,
+                rule_id,
+            )

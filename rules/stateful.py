@@ -1,0 +1,121 @@
+"""The window stage: a group's hits and ticks in, its window state and alert candidates out.
+
+It sits between detection and dispatch. The worker keeps each group's GroupWindow in a Faust table
+keyed by fingerprint; the rule-test runner keeps them in a dict. Tier ladders are judged here, on
+the firing event's fields plus the window's figures (``window.count >= 10``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import cel
+
+from rules.alerts import AlertCandidate
+from rules.compiler import CompiledRule
+from rules.conditions import WINDOW
+from rules.engine import ErrorHook, ladder_tier
+from rules.forms import AbsenceForm
+from rules.hits import Hit, Tick
+from rules.model import Tier
+from rules.windows import Entry, Firing, GroupWindow, next_due, observe, tick
+
+
+def _ignore(rule_id: str, message: str) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """``state`` None means forget the group; ``outcome`` is for metrics and tests."""
+
+    state: GroupWindow | None
+    candidate: AlertCandidate | None
+    outcome: str
+    evicted: int = 0
+
+
+def _ts(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+class WindowStage:
+    def __init__(self, rules: Iterable[CompiledRule], on_error: ErrorHook = _ignore):
+        self.rules = {r.id: r for r in rules if r.form is not None and r.spec.enabled}
+        self._on_error = on_error
+
+    def on_hit(self, state: GroupWindow | None, hit: Hit, now: datetime) -> StageResult:
+        rule = self.rules.get(hit.rule_id)
+        if rule is None or rule.form is None:
+            return StageResult(state, None, "unknown_rule")
+        entry = Entry(hit.event_time.timestamp(), hit.event_id, hit.ok, hit.value, hit.steps)
+        new, seen = observe(rule.form, rule.spec.lateness, state, entry, rule.spec.version, now.timestamp())
+        newest = new.sample is None or hit.event_time.timestamp() >= new.watermark
+        if seen.outcome == "counted" and isinstance(rule.form, AbsenceForm) and newest:
+            new.sample = hit.model_dump(mode="json", exclude={"ingested_at", "steps", "value"})
+        candidate = None
+        if seen.firing is not None:
+            candidate = self._candidate(rule, hit, seen.firing, hit.event_id)
+        return StageResult(new, candidate, seen.outcome, seen.evicted)
+
+    def on_tick(self, state: GroupWindow, t: Tick) -> StageResult:
+        rule = self.rules.get(t.rule_id)
+        if rule is None or rule.form is None or state.rule_version != rule.spec.version:
+            return StageResult(None, None, "stale")
+        new, firing = tick(rule.form, rule.spec.lateness, state, t.now.timestamp())
+        if new is None:
+            return StageResult(None, None, "expired")
+        if firing is None or new.sample is None:
+            return StageResult(new, None, "waiting")
+        sample = Hit.model_validate(new.sample)
+        return StageResult(
+            new, self._candidate(rule, sample, firing, f"absent-after:{sample.event_id}"), "absent"
+        )
+
+    def next_due(self, rule_id: str, state: GroupWindow) -> float | None:
+        """Clock seconds when a tick would next change this group, or None if its rule is gone."""
+        rule = self.rules.get(rule_id)
+        if rule is None or rule.form is None:
+            return None
+        return next_due(rule.form, rule.spec.lateness, state)
+
+    def _candidate(
+        self, rule: CompiledRule, hit: Hit, firing: Firing, event_id: str
+    ) -> AlertCandidate | None:
+        fields: dict[str, Any] = dict(hit.fields)
+        fields["time"] = hit.event_time
+        fields[WINDOW] = firing.figures
+        tier = ladder_tier(rule, cel.Context(variables=fields), self._on_error)
+        if tier is None:
+            if firing.status != "resolved":
+                return None
+            tier = rule.ladder[-1][0] if rule.ladder else Tier.blue
+        spec = rule.spec
+        return AlertCandidate(
+            rule_id=spec.id,
+            rule_version=spec.version,
+            risk=spec.risk,
+            tier=tier,
+            title=spec.title,
+            summary=rule.summary.render(fields),
+            action=spec.action,
+            family=hit.family,
+            kind=hit.kind,
+            group=hit.group,
+            group_key=hit.group_key,
+            fingerprint=hit.fingerprint,
+            route=tuple(spec.route),
+            cooldown=spec.cooldown,
+            event_id=event_id,
+            event_time=hit.event_time
+            if firing.event_time == hit.event_time.timestamp()
+            else _ts(firing.event_time),
+            location=hit.location,
+            ingested_at=hit.ingested_at,
+            status=firing.status,
+            evidence=firing.evidence,
+            window=firing.figures,
+        )
