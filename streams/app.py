@@ -32,6 +32,7 @@ app = faust.App(
     producer_linger=0.005,
     producer_acks=-1,
     broker_commit_interval=1.0,
+    broker_session_timeout=settings.session_timeout,
     key_serializer="raw",
     value_serializer="raw",
 )
@@ -46,6 +47,12 @@ candidates_topic = app.topic(
     value_type=bytes,
     partitions=settings.partitions,
 )
+hits_topic = app.topic(
+    settings.topic(settings.topic_hits),
+    key_type=bytes,
+    value_type=bytes,
+    partitions=settings.partitions,
+)
 dlq_topic = app.topic(settings.topic(settings.topic_dlq), key_type=bytes, value_type=bytes)
 audit_topic = app.topic(settings.topic(settings.topic_audit), key_type=bytes, value_type=bytes)
 
@@ -56,6 +63,14 @@ alert_state = app.Table(
     schema=faust.Schema(key_serializer="json", value_serializer="json"),
 )
 """Fingerprint to the AlertState of its current alert (JSON), changelog-backed."""
+
+window_state = app.Table(
+    "window-state",
+    default=None,
+    partitions=settings.partitions,
+    schema=faust.Schema(key_serializer="json", value_serializer="json"),
+)
+"""Fingerprint (stateful rule + group) to {"rule": rule id, "w": its GroupWindow as compact JSON}."""
 
 
 _agency_topics: dict[str, faust.TopicT] = {}

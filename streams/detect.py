@@ -1,4 +1,5 @@
-"""Stage 1, detect: decode and validate input, evaluate rules, hand matches to dispatch.
+"""Stage 1, detect: decode and validate input, evaluate rules; stateless matches go to dispatch,
+stateful hits to the window stage, both keyed by rule and group.
 
 Bad input goes to the dead-letter topic with its reason and original bytes; nothing a producer
 sends can stop this agent.
@@ -15,7 +16,7 @@ from faust.types import Message
 from rules.decoding import decode_event
 from rules.errors import EventDecodeError
 from streams import metrics
-from streams.app import FAMILY_OF_TOPIC, app, candidates_topic, input_topic, rules, settings
+from streams.app import FAMILY_OF_TOPIC, app, candidates_topic, hits_topic, input_topic, rules, settings
 from streams.dead_letters import dead_letter
 
 log = logging.getLogger(__name__)
@@ -30,11 +31,14 @@ async def detect_one(message: Message, value: bytes | None) -> None:
         await dead_letter(message, family.value, exc)
         return
     metrics.child(metrics.EVENTS, family.value, "valid").inc()
-    for cand in rules.engine.evaluate(decoded, ingested_at=ingested):
+    found = rules.engine.detect(decoded, ingested_at=ingested)
+    for cand in found.candidates:
         metrics.child(metrics.RULE_MATCHES, cand.rule_id, cand.risk.value, cand.tier.value).inc()
         await candidates_topic.send(
             key=cand.fingerprint.encode(), value=orjson.dumps(cand.model_dump(mode="json"))
         )
+    for hit in found.hits:
+        await hits_topic.send(key=hit.fingerprint.encode(), value=hit.model_dump_json().encode())
 
 
 @app.agent(input_topic)

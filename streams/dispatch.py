@@ -31,7 +31,7 @@ async def dispatch_one(raw: bytes) -> None:
     alert = decision.alert
     if alert is None:
         metrics.child(metrics.SUPPRESSED, cand.rule_id, decision.reason).inc()
-        if decision.state is not state:
+        if decision.state is not None and decision.state is not state:
             alert_state[cand.fingerprint] = decision.state.model_dump(mode="json")
         return
     body = orjson.dumps(to_cloudevent(alert).model_dump(mode="json"))
@@ -40,7 +40,8 @@ async def dispatch_one(raw: bytes) -> None:
         await agency_topic(agency).send(key=key, value=body, headers=CE_HEADERS)
         metrics.child(metrics.NOTICES, alert.rule_id, alert.risk.value, alert.tier.value, agency).inc()
     await audit_topic.send(key=key, value=body, headers=CE_HEADERS)
-    alert_state[cand.fingerprint] = decision.state.model_dump(mode="json")
+    if decision.state is not None:
+        alert_state[cand.fingerprint] = decision.state.model_dump(mode="json")
     done = time.time()
     metrics.child(metrics.LATENCY, "event_to_alert").observe(max(0.0, done - cand.event_time.timestamp()))
     if cand.ingested_at is not None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from streams import metrics
-from streams.app import FAMILY_OF_TOPIC, app, candidates_topic, rules
+from streams.app import FAMILY_OF_TOPIC, app, candidates_topic, hits_topic, rules
 
 LAG_INTERVAL = 5.0
 RELOAD_INTERVAL = 5.0
@@ -17,7 +17,7 @@ async def report_lag() -> None:
     """
     consumer = app.consumer
     committed = app.monitor.tp_committed_offsets
-    sources = {*FAMILY_OF_TOPIC, *candidates_topic.topics}
+    sources = {*FAMILY_OF_TOPIC, *candidates_topic.topics, *hits_topic.topics}
     for tp in consumer.assignment():
         if tp.topic not in sources:
             continue

@@ -11,6 +11,7 @@ from rules.engine import Engine
 from rules.errors import RiskstreamError
 from rules.lifecycle import Dispatcher
 from rules.routing import load_routing
+from rules.stateful import WindowStage
 from streams import metrics
 from streams.settings import Settings
 
@@ -27,6 +28,7 @@ class LiveRules:
     settings: Settings
     ruleset: RuleSet
     engine: Engine
+    stage: WindowStage
     dispatcher: Dispatcher
     _stamp: tuple[tuple[str, float], ...] = ()
 
@@ -34,7 +36,13 @@ class LiveRules:
     def load(cls, settings: Settings) -> LiveRules:
         """Load or raise: a worker must not start on broken rules."""
         ruleset = _load(settings)
-        live = cls(settings, ruleset, Engine(ruleset.rules, _eval_error), Dispatcher(ruleset.router))
+        live = cls(
+            settings,
+            ruleset,
+            Engine(ruleset.rules, _eval_error),
+            WindowStage(ruleset.rules, _eval_error),
+            Dispatcher(ruleset.router),
+        )
         live._stamp = live._files_stamp()
         metrics.RULES_LOADED.set(len(live.engine.rules))
         return live
@@ -65,6 +73,7 @@ class LiveRules:
             return False
         self.ruleset = ruleset
         self.engine = Engine(ruleset.rules, _eval_error)
+        self.stage = WindowStage(ruleset.rules, _eval_error)
         self.dispatcher = Dispatcher(ruleset.router)
         metrics.RULE_RELOADS.labels("ok").inc()
         metrics.RULES_LOADED.set(len(self.engine.rules))

@@ -35,8 +35,27 @@ NOTICES = Counter(
 )
 SUPPRESSED = Counter(
     "riskstream_candidates_suppressed_total",
-    "Rule matches that produced no notice, by reason (in_cooldown, duplicate)",
+    "Rule matches that produced no notice, by reason (in_cooldown, duplicate, nothing_to_resolve)",
     ["rule", "reason"],
+)
+WINDOW_HITS = Counter(
+    "riskstream_window_hits_total",
+    "Events reaching a stateful rule's window, by outcome: counted, duplicate (same event id "
+    "again), late (older than the rule's lateness allows; not counted), unknown_rule",
+    ["rule", "outcome"],
+)
+WINDOW_TICKS = Counter(
+    "riskstream_window_ticks_total",
+    "Clock checks of one group, by outcome: absent (fired), expired (idle group forgotten), waiting, stale",
+    ["outcome"],
+)
+WINDOW_EVICTIONS = Counter(
+    "riskstream_window_evictions_total",
+    "Events dropped from a group's window because it held more than the per-group limit",
+    ["rule"],
+)
+WINDOW_GROUPS = Gauge(
+    "riskstream_window_groups", "Groups with window state in the partitions this worker owns"
 )
 LATENCY = Histogram(
     "riskstream_alert_latency_seconds",

@@ -41,6 +41,11 @@ class Settings(BaseSettings):
         default="rocksdb://", description="Faust table store; memory:// replays changelogs on start"
     )
     data_dir: Path = Field(default=Path(".riskstream/data"), description="Faust tables (RocksDB)")
+    session_timeout: float = Field(
+        default=30.0,
+        ge=6,
+        description="Seconds before the group gives a silent worker's partitions (and state) to others",
+    )
     web_bind: str = Field(default="127.0.0.1", description="Metrics/HTTP bind address")
     web_port: int = Field(default=6066, ge=1, le=65535)
     log_level: Literal["debug", "info", "warning", "error"] = Field(
@@ -61,7 +66,13 @@ class Settings(BaseSettings):
     topic_candidates: str = Field(
         default="riskstream.candidates", description="Internal: rule matches keyed by fingerprint"
     )
+    topic_hits: str = Field(
+        default="riskstream.hits", description="Internal: stateful rule hits keyed by rule and group"
+    )
     topic_audit: str = Field(default="riskstream.alerts", description="Audit copy of every alert notice")
+    window_tick_interval: float = Field(
+        default=5.0, gt=0, description="Seconds between clock checks for absences and idle groups"
+    )
 
     @field_validator("rules_path", mode="before")
     @classmethod

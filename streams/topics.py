@@ -39,20 +39,20 @@ async def ensure_topics(settings: Settings, router: Router) -> list[str]:
         ) from None
     try:
         existing = set(await admin.list_topics())
-        wanted = [*all_topics(settings, router), settings.topic(settings.topic_candidates)]
+        keyed = [settings.topic(settings.topic_candidates), settings.topic(settings.topic_hits)]
+        wanted = [*all_topics(settings, router), *keyed]
         missing = [t for t in dict.fromkeys(wanted) if t not in existing]
         if missing:
             new = [NewTopic(t, settings.partitions, settings.replication) for t in missing]
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(new)
-        candidates = settings.topic(settings.topic_candidates)
-        if candidates in existing:
-            meta = await admin.describe_topics([candidates])
+        for name in (t for t in keyed if t in existing):
+            meta = await admin.describe_topics([name])
             count = len(meta[0]["partitions"])
             if count != settings.partitions:
                 raise ConfigError(
-                    f"topic {candidates} has {count} partitions but RISKSTREAM_PARTITIONS is "
-                    f"{settings.partitions}; the alert-state table must match it. Set "
+                    f"topic {name} has {count} partitions but RISKSTREAM_PARTITIONS is "
+                    f"{settings.partitions}; the state tables must match it. Set "
                     f"RISKSTREAM_PARTITIONS={count} or use a new RISKSTREAM_TOPIC_PREFIX."
                 )
         return missing

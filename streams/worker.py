@@ -45,7 +45,8 @@ def worker() -> None:
 
     import streams.detect
     import streams.dispatch
-    import streams.housekeeping  # noqa: F401  (registers agents and timers)
+    import streams.housekeeping
+    import streams.window_stage  # noqa: F401  (registers agents and timers)
 
     (settings.data_dir / settings.app_id).mkdir(parents=True, exist_ok=True)
     sys.argv = [sys.argv[0]]
