@@ -34,8 +34,14 @@ def render(ce: CloudEvent, watched: set[str]) -> Text:
     """Two or three lines: what and how bad, where and since when, what to do and why it came here."""
     a = ce.data
     local = a.last_seen.astimezone()
-    badge = Text(f" {a.tier.value.upper()} {a.tier_level} ", style=TIER_STYLE[a.tier])
+    if a.status == "resolved":
+        badge = Text(f" RESOLVED {a.tier.value} ", style="bold black on green")
+    else:
+        badge = Text(f" {a.tier.value.upper()} {a.tier_level} ", style=TIER_STYLE[a.tier])
     head = Text.assemble(badge, " ", (a.title, "bold"), "  ", a.summary)
+    if a.window:
+        figures = ", ".join(f"{k} {v:g}" for k, v in a.window.items())
+        head.append(f"  [{figures}]", style="bold")
     if a.notice_seq > 1:
         head.append(f"  (update #{a.notice_seq})", style="italic")
     where = " / ".join(a.grid_path)

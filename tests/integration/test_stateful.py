@@ -177,3 +177,60 @@ def _wait_both_own_partitions(a: Worker, b: Worker, timeout: float = 90) -> None
             return
         time.sleep(0.5)
     raise AssertionError("the two workers did not split the hits partitions")
+
+
+ABSENCE_PACK = """\
+version: 1
+pack: it-absence
+rules:
+  - id: it-offline
+    title: sensor offline
+    risk: public_safety
+    on: sensor
+    kind: heartbeat
+    group_by: [source_id]
+    absent_for: 4s
+    tier: blue
+    route: [emergency]
+"""
+
+
+def heartbeat(event_id: str, at: datetime) -> bytes:
+    return orjson.dumps(
+        {
+            "event_id": event_id,
+            "kind": "heartbeat",
+            "time": at.isoformat(),
+            "source_id": "GAS-7",
+            "location": {"city": "乌海市", "grid": "HBW-09-01"},
+        }
+    )
+
+
+def test_a_silent_sensor_raises_an_absence_without_further_events_and_resolves_when_it_reports(
+    bootstrap: str, tmp_path: Path
+) -> None:
+    pack = tmp_path / "absence.yaml"
+    pack.write_text(ABSENCE_PACK, encoding="utf-8")
+    worker = make_worker(
+        bootstrap, tmp_path, "absence", RISKSTREAM_RULES_PATH=str(pack), RISKSTREAM_WINDOW_TICK_INTERVAL="0.5"
+    )
+    topic, emergency = f"{worker.prefix}events.sensor", f"{worker.prefix}alerts.emergency"
+    worker.start()
+    try:
+        produce(bootstrap, [(topic, b"GAS-7", heartbeat("hb-1", datetime.now(UTC)))])
+        fired = consume(bootstrap, [emergency], lambda r: len(r) >= 1, timeout=60)
+        produce(bootstrap, [(topic, b"GAS-7", heartbeat("hb-2", datetime.now(UTC)))])
+        records = consume(bootstrap, [emergency], lambda r: len(r) >= 2, timeout=60, settle=2.0)
+    finally:
+        worker.stop()
+    first = notices(fired)[0]
+    assert (first["rule_id"], first["status"], first["group"]) == (
+        "it-offline",
+        "firing",
+        {"source_id": "GAS-7"},
+    )
+    assert first["window"]["absent"] >= 4
+    both = notices(records)
+    assert [(n["status"], n["notice_seq"]) for n in both] == [("firing", 1), ("resolved", 2)]
+    assert both[0]["alert_id"] == both[1]["alert_id"]
