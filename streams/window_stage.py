@@ -63,8 +63,9 @@ async def window_one(raw: bytes) -> None:
         due.discard(msg.fingerprint)
         if stored is not None:
             del window_state[msg.fingerprint]
-    elif changed:
-        window_state[msg.fingerprint] = {"rule": msg.rule_id, "w": res.state.to_json()}
+    else:
+        if changed:
+            window_state[msg.fingerprint] = {"rule": msg.rule_id, "w": res.state.to_json()}
         _remember(msg.fingerprint, msg.rule_id, res.state)
     metrics.WINDOW_GROUPS.set(len(due))
 

@@ -16,10 +16,9 @@ import pytest
 from connectors.scenarios import GroundTruth, load_scenarios, materialise
 from connectors.simulator import inject
 from rules.compiler import load_ruleset
-from rules.engine import Engine
 from rules.events import EVENT_ADAPTER
-from rules.lifecycle import AlertState, Dispatcher
 from rules.routing import load_routing
+from rules.testing import replay
 from streams.settings import PACKAGE_RULES, Settings
 from tests.integration.harness import ROOT, Worker, consume, make_worker
 
@@ -39,16 +38,10 @@ class Run:
 def predict(run_id: str, start: Any) -> list[dict[str, Any]]:
     """Every notice the pure core raises for the same materialised events (same ids, same order)."""
     ruleset = load_ruleset([PACKAGE_RULES / "packs"], ROUTER)
-    engine, dispatcher = Engine(ruleset.rules), Dispatcher(ROUTER)
     out = []
     for scenario in SCENARIOS:
-        states: dict[str, AlertState] = {}
-        for _, raw in materialise(scenario, run_id, start):
-            for cand in engine.evaluate(EVENT_ADAPTER.validate_python(raw)):
-                decision = dispatcher.handle(states.get(cand.fingerprint), cand)
-                states[cand.fingerprint] = decision.state
-                if decision.alert is not None:
-                    out.append(decision.alert.model_dump(mode="json"))
+        events = [EVENT_ADAPTER.validate_python(raw) for _, raw in materialise(scenario, run_id, start)]
+        out.extend(n.alert.model_dump(mode="json") for n in replay(ruleset, events))
     return out
 
 
