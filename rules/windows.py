@@ -89,6 +89,8 @@ class GroupWindow:
             out["a"] = self.absent_since
         if self.sample is not None:
             out["s"] = self.sample
+        if self.evicted:
+            out["x"] = self.evicted
         return out
 
     @classmethod
@@ -108,6 +110,7 @@ class GroupWindow:
             w.fired_by = by
         w.absent_since = data.get("a")
         w.sample = data.get("s")
+        w.evicted = int(data.get("x", 0))
         return w
 
 
@@ -286,17 +289,18 @@ def _aggregate(
         return None
     previous = _stat(form.fn, previous_values)
     change = value - previous
+    # A change from zero has no percentage: rise_pct cannot judge it, and rise_by leaves the figure
+    # out rather than send an infinity, which JSON cannot carry.
+    pct = change / abs(previous) * 100 if previous else None
     if form.comparison == "rise_by":
         met = change >= form.threshold
-        pct = change / abs(previous) * 100 if previous else math.inf
     else:
-        if previous == 0:
-            return None
-        pct = change / abs(previous) * 100
-        met = pct >= form.threshold
+        met = pct is not None and pct >= form.threshold
     if not met:
         return None
-    figures.update(previous=previous, change=change, change_pct=pct)
+    figures.update(previous=previous, change=change)
+    if pct is not None:
+        figures["change_pct"] = pct
     return figures
 
 
@@ -326,11 +330,16 @@ class _Partial:
 
 
 def _judge_sequence(form: SequenceForm, entries: list[Entry], new: Entry) -> Firing | None:
-    """Replays the group's remembered events through the steps, keeping per step the partial match
-    that started latest (it has the most time left), and fires if the last step completes at the
-    new event or later."""
+    """Replays the group's remembered events through the steps and fires if the last step completes
+    at the new event or later.
+
+    Per step it keeps the partial matches no other one beats (none started later and ended
+    earlier), so starts rise with ends: the best partial to continue from is the last one that
+    ended before the events completing the next step. One partial per step is not enough when a
+    later step counts events: in a b a b, the first a with both b's is a match the second a hides.
+    """
     steps = form.steps
-    best: list[_Partial | None] = [None] * len(steps)
+    done: list[list[_Partial]] = [[] for _ in steps]
     seen_times: list[list[float]] = [[] for _ in steps]
     seen_index: list[list[int]] = [[] for _ in steps]
     new_index = next(i for i, e in enumerate(entries) if e.event_id == new.event_id)
@@ -342,21 +351,19 @@ def _judge_sequence(form: SequenceForm, entries: list[Entry], new: Entry) -> Fir
             seen_times[i].append(e.time)
             seen_index[i].append(idx)
             times = seen_times[i]
+            if len(times) < step.at_least:
+                continue
+            first = len(times) - step.at_least  # the latest events that can complete this step
+            if step.at_least > 1 and e.time - times[first] > step.within:
+                continue
             if i == 0:
-                if len(times) < step.at_least:
-                    continue
-                start = times[len(times) - step.at_least]
-                if step.at_least > 1 and e.time - start > step.within:
-                    continue
+                start = times[first]
             else:
-                prev = best[i - 1]
-                if prev is None or prev.end_index >= idx or e.time - prev.start > form.within:
+                before = done[i - 1]
+                k = bisect_left(before, seen_index[i][first], key=lambda p: p.end_index)
+                if k == 0:
                     continue
-                lo = bisect_left(times, e.time - step.within) if step.at_least > 1 else len(times) - 1
-                lo = max(lo, bisect_right(seen_index[i], prev.end_index))
-                if len(times) - lo < step.at_least:
-                    continue
-                start = prev.start
+                start = before[k - 1].start
             if e.time - start > form.within:
                 continue
             if i == len(steps) - 1:
@@ -368,7 +375,6 @@ def _judge_sequence(form: SequenceForm, entries: list[Entry], new: Entry) -> Fir
                         tuple(x.event_id for x in window)[-MAX_EVIDENCE:],
                     )
                 continue
-            current = best[i]
-            if current is None or start > current.start:
-                best[i] = _Partial(start, idx)
+            if not done[i] or start > done[i][-1].start:
+                done[i].append(_Partial(start, idx))
     return None
