@@ -179,7 +179,9 @@ class ExpectedAlert(_Strict):
     group: dict[str, Any] | None = None
     agencies: list[AgencyId] | None = None
     count: int | None = Field(default=None, ge=1, description="Matching events merged into it")
-    at: Duration | None = Field(default=None, description="Virtual-clock offset when the notice was raised")
+    at: Duration | None = Field(
+        default=None, description="Offset of the event that raised the notice, or of the clock tick"
+    )
     status: Literal["firing", "resolved"] | None = None
     window: dict[str, float | int] | None = Field(
         default=None, description="Window figures the notice must carry, e.g. {count: 3}"
