@@ -10,14 +10,17 @@ from __future__ import annotations
 import hashlib
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AwareDatetime,
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
     SerializerFunctionWrapHandler,
+    Tag,
+    TypeAdapter,
     model_serializer,
 )
 
@@ -27,6 +30,12 @@ from rules.model import Risk, Tier
 _ALERT_NAMESPACE = uuid.UUID("6f1c3a52-2b7e-4f0e-9a51-7d3c2e8b9a10")
 MAX_EVIDENCE = 20
 CLOUDEVENT_SOURCE = "urn:riskstream"
+DEFAULT_REPEAT_INTERVAL = 3600.0
+DEFAULT_TIER_DOWN_AFTER = 600.0
+Status = Literal["firing", "escalated", "acknowledged", "resolved"]
+Change = Literal[
+    "opened", "tier_raised", "tier_lowered", "repeat", "escalated", "acknowledged", "resolved", "released"
+]
 
 
 def group_key(group_by: tuple[str, ...], values: dict[str, str]) -> str:
@@ -51,6 +60,7 @@ class _Frozen(BaseModel):
 class AlertCandidate(_Frozen):
     """One rule matched one event; detection sends it to dispatch keyed by fingerprint."""
 
+    type: Literal["candidate"] = "candidate"
     rule_id: str
     rule_version: int
     risk: Risk
@@ -65,6 +75,8 @@ class AlertCandidate(_Frozen):
     fingerprint: str
     route: tuple[str, ...]
     cooldown: float
+    repeat_interval: float = DEFAULT_REPEAT_INTERVAL
+    tier_down_after: float = DEFAULT_TIER_DOWN_AFTER
     event_id: str
     event_time: AwareDatetime
     location: Location
@@ -74,6 +86,50 @@ class AlertCandidate(_Frozen):
     status: Literal["firing", "resolved"] = "firing"
     evidence: tuple[str, ...] = Field(default=(), description="Stateful rules: the window's event ids")
     window: dict[str, float | int] | None = Field(default=None, description="Stateful rules: figures")
+    until_resolved: bool = Field(
+        default=False, description="Fires until a resolved candidate ends it (absence), not until quiet"
+    )
+    storm_member: str | None = Field(
+        default=None, description="Storm control: the group of the alert this summary candidate stands for"
+    )
+
+
+class DispatchTick(_Frozen):
+    """The clock, for one alert: resolution after quiet time, escalation, an acknowledgement to apply."""
+
+    type: Literal["tick"] = "tick"
+    fingerprint: str
+    now: AwareDatetime
+
+
+class InhibitedNote(_Frozen):
+    """To a firing alert: an alert in its area was withheld because of it (listed, not lost)."""
+
+    type: Literal["inhibited"] = "inhibited"
+    fingerprint: str = Field(description="The inhibiting alert's")
+    alert_id: str = Field(description="The withheld alert's")
+    rule_id: str
+    group_key: str
+
+
+def _message_type(value: Any) -> str:
+    if isinstance(value, dict):
+        return str(value.get("type", "candidate"))
+    return str(getattr(value, "type", "candidate"))
+
+
+DispatchMessage = Annotated[
+    Annotated[AlertCandidate, Tag("candidate")]
+    | Annotated[DispatchTick, Tag("tick")]
+    | Annotated[InhibitedNote, Tag("inhibited")],
+    Discriminator(_message_type),
+]
+DISPATCH_MESSAGE: TypeAdapter[AlertCandidate | DispatchTick | InhibitedNote] = TypeAdapter(DispatchMessage)
+
+
+class StormSummary(_Frozen):
+    groups: int = Field(description="Groups of the rule folded into this summary")
+    top: list[tuple[str, int]] = Field(description="The groups with the most matches, with their counts")
 
 
 class Alert(_Frozen):
@@ -81,7 +137,12 @@ class Alert(_Frozen):
 
     alert_id: str
     fingerprint: str
-    status: Literal["firing", "resolved"] = "firing"
+    status: Status = "firing"
+    change: Change = Field(
+        default="opened",
+        description="What this notice reports: opened, tier_raised, tier_lowered, repeat, escalated, "
+        "acknowledged, resolved, released",
+    )
     notice_seq: int = Field(default=1, ge=1, description="Increases with every notice of this alert")
     rule_id: str
     rule_version: int
@@ -107,6 +168,17 @@ class Alert(_Frozen):
     agencies: list[str]
     routed_because: dict[str, str] = Field(description="Agency id to why it received the alert")
     raised_at: AwareDatetime = Field(description="Processing time the notice was produced")
+    escalation: int = Field(default=0, ge=0, description="Escalation steps taken while unacknowledged")
+    acknowledged_by: str | None = None
+    acknowledged_at: AwareDatetime | None = None
+    ack_note: str | None = None
+    inhibited: list[str] = Field(default_factory=list, description="Alert ids withheld because of this one")
+    inhibited_count: int = 0
+    storm: StormSummary | None = None
+    withheld_by: str | None = Field(
+        default=None,
+        description="Audit copies only: the silence, inhibiting alert or storm that held it back",
+    )
 
 
 class CloudEvent(_Frozen):

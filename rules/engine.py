@@ -197,6 +197,8 @@ class Engine:
             fingerprint=fp,
             route=tuple(spec.route),
             cooldown=spec.cooldown,
+            repeat_interval=spec.repeat_interval,
+            tier_down_after=spec.tier_down_after,
             event_id=event.event_id,
             event_time=event.time,
             location=event.location,

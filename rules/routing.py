@@ -1,15 +1,25 @@
-"""Which agencies hear an alert, and why: the routing file and its decisions."""
+"""Which agencies hear an alert, and why: the routing file and its decisions.
+
+Routes form a tree like Alertmanager's: the first matching route at each level wins unless it says
+``continue: true``; a matching route's child routes are tried below it. On top of that, the grid
+hierarchy adds the place's own offices by tier, ``escalation`` adds agencies by tier, and a route
+may carry the escalation policy for unacknowledged alerts. The same file holds inhibition rules
+and storm control, because they are routing decisions too: who hears what, and how much.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from rules.durations import Duration, format_duration
 from rules.errors import RuleError, RuleSetError
 from rules.events import Family
-from rules.model import Risk, Tier
+from rules.model import TIERS_HIGH_FIRST, Risk, Tier
 from rules.schema import AgencyId, RuleId
 from rules.yaml_source import load_yaml, locate, to_plain
 
@@ -23,6 +33,10 @@ class AgencySpec(_Strict):
     name: str = Field(min_length=1, description="Name a duty officer recognises")
 
 
+Level = Literal["city", "district", "street", "community", "grid"]
+LEVELS: tuple[Level, ...] = ("city", "district", "street", "community", "grid")
+
+
 class RouteMatch(_Strict):
     """All given keys must match; a list means any of its values."""
 
@@ -31,14 +45,68 @@ class RouteMatch(_Strict):
     family: list[Family] | None = None
     kind: list[str] | None = None
     rule: list[RuleId] | None = None
+    city: list[str] | None = None
     district: list[str] | None = None
+    street: list[str] | None = None
+    community: list[str] | None = None
     grid: list[str] | None = None
+
+
+class EscalationPolicy(_Strict):
+    """Unacknowledged for ``after``: re-send with the next agency of ``to`` added, up to ``limit`` times."""
+
+    after: Duration = Field(gt=0)
+    to: list[AgencyId] = Field(min_length=1)
+    raise_tier: bool = Field(default=False, description="Each step also raises the tier by one (to red)")
+    limit: int | None = Field(default=None, ge=1, description="Steps at most; default one per agency in 'to'")
+
+    @property
+    def steps(self) -> int:
+        return self.limit if self.limit is not None else len(self.to)
 
 
 class RouteSpec(_Strict):
     name: str = Field(min_length=1)
     match: RouteMatch = RouteMatch()
-    agencies: list[AgencyId] = Field(min_length=1)
+    agencies: list[AgencyId] = Field(default_factory=list)
+    continue_: bool = Field(default=False, alias="continue", description="Also try the routes after this one")
+    escalate: EscalationPolicy | None = None
+    routes: list[RouteSpec] = Field(default_factory=list, description="Tried only when this route matches")
+
+    @model_validator(mode="after")
+    def _does_something(self) -> RouteSpec:
+        if not self.agencies and not self.routes and self.escalate is None:
+            raise ValueError("a route needs 'agencies', child 'routes' or an 'escalate' policy")
+        return self
+
+
+class HierarchyLevel(_Strict):
+    level: Level | list[Level] = Field(description="The place level (first one the location has)")
+    agency: AgencyId
+
+
+EqualLabel = Literal["risk", "rule", "family", "kind"]
+
+
+class InhibitRule(_Strict):
+    """While a ``source`` alert fires, ``target`` alerts at a lower tier in its area are withheld."""
+
+    name: str = Field(min_length=1)
+    source: RouteMatch
+    target: RouteMatch
+    equal: list[EqualLabel] = Field(default_factory=lambda: list[EqualLabel](["risk"]))
+    area: Literal["same_grid", "same_or_ancestor"] = Field(
+        default="same_or_ancestor",
+        description="same_grid: identical place; same_or_ancestor: the source's place contains the target's",
+    )
+
+
+class StormControl(_Strict):
+    """More than ``more_than`` groups of one rule opened within ``within``: one summary instead."""
+
+    more_than: int = Field(ge=1)
+    within: Duration = Field(gt=0)
+    top: int = Field(default=10, ge=1, le=100, description="Groups listed in the summary")
 
 
 class RoutingSpec(_Strict):
@@ -46,7 +114,12 @@ class RoutingSpec(_Strict):
     default_agency: AgencyId = Field(description="Hears an alert that no rule or route sends anywhere")
     agencies: dict[AgencyId, AgencySpec] = Field(min_length=1)
     routes: list[RouteSpec] = Field(default_factory=list)
+    hierarchy: dict[Tier, HierarchyLevel] = Field(
+        default_factory=dict, description="By tier, the place's office that hears it (and every tier above)"
+    )
     escalation: dict[Tier, list[AgencyId]] = Field(default_factory=dict)
+    inhibit: list[InhibitRule] = Field(default_factory=list)
+    storm: StormControl | None = None
 
 
 @dataclass(frozen=True)
@@ -61,18 +134,39 @@ class RouteInput:
     kind: str
     district: str | None
     grid: str | None
+    city: str | None = None
+    street: str | None = None
+    community: str | None = None
+
+    def place(self, level: Level) -> str | None:
+        value: str | None = getattr(self, level)
+        return value
+
+    def path(self) -> tuple[str, ...]:
+        """The place from the city down, as far as it is known."""
+        return tuple(p for p in (self.place(lv) for lv in LEVELS) if p)
 
 
-def _matches(m: RouteMatch, a: RouteInput) -> bool:
+def matches(m: RouteMatch, a: RouteInput) -> bool:
     return (
         (m.risk is None or a.risk in m.risk)
         and (m.tier is None or a.tier in m.tier)
         and (m.family is None or a.family in m.family)
         and (m.kind is None or a.kind in m.kind)
         and (m.rule is None or a.rule_id in m.rule)
-        and (m.district is None or a.district in m.district)
-        and (m.grid is None or a.grid in m.grid)
+        and all(getattr(m, lv) is None or a.place(lv) in getattr(m, lv) for lv in LEVELS)
     )
+
+
+def _walk(routes: list[RouteSpec], a: RouteInput) -> Iterator[RouteSpec]:
+    """The matching routes in tree order: first match wins at a level unless it continues."""
+    for route in routes:
+        if not matches(route.match, a):
+            continue
+        yield route
+        yield from _walk(route.routes, a)
+        if not route.continue_:
+            return
 
 
 class Router:
@@ -93,15 +187,65 @@ class Router:
         out: dict[str, str] = {}
         for agency in a.rule_route:
             out.setdefault(agency, f"rule {a.rule_id} routes to it")
-        for route in self.spec.routes:
-            if _matches(route.match, a):
-                for agency in route.agencies:
-                    out.setdefault(agency, f"route '{route.name}' matched")
+        for route in _walk(self.spec.routes, a):
+            for agency in route.agencies:
+                out.setdefault(agency, f"route '{route.name}' matched")
+        for agency, reason in self.hierarchy(a).items():
+            out.setdefault(agency, reason)
         for agency in self.spec.escalation.get(a.tier, []):
             out.setdefault(agency, f"{a.tier.label} alerts escalate to it")
         if not out:
             out[self.spec.default_agency] = "default agency: no rule route or route matched"
         return out
+
+    def hierarchy(self, a: RouteInput) -> dict[str, str]:
+        """The offices along the grid hierarchy that this tier reaches, lowest level first."""
+        out: dict[str, str] = {}
+        for tier in reversed(TIERS_HIGH_FIRST):
+            if tier.rank > a.tier.rank:
+                break
+            spec = self.spec.hierarchy.get(tier)
+            if spec is None:
+                continue
+            levels = [spec.level] if isinstance(spec.level, str) else spec.level
+            for level in levels:
+                unit = a.place(level)
+                if unit:
+                    since = "" if tier == a.tier else " and above"
+                    out.setdefault(spec.agency, f"{tier.label}{since} alerts reach the {level} ({unit})")
+                    break
+        return out
+
+    def escalation_policy(self, a: RouteInput) -> tuple[str, EscalationPolicy] | None:
+        """The policy of the deepest matching route that has one, with the route's name."""
+        found = None
+        for route in _walk(self.spec.routes, a):
+            if route.escalate is not None:
+                found = (route.name, route.escalate)
+        return found
+
+    def escalation_step(self, a: RouteInput, step: int) -> tuple[dict[str, str], Tier]:
+        """Agencies added (with reasons) and the tier after ``step`` unacknowledged periods."""
+        found = self.escalation_policy(a)
+        if found is None or step <= 0:
+            return {}, a.tier
+        name, policy = found
+        step = min(step, policy.steps)
+        added = {
+            agency: f"not acknowledged within {format_duration(policy.after * (i + 1))} "
+            f"(route '{name}' escalation {i + 1} of {policy.steps})"
+            for i, agency in enumerate(policy.to[: min(step, len(policy.to))])
+        }
+        tier = a.tier
+        if policy.raise_tier:
+            for _ in range(step):
+                tier = _one_up(tier)
+        return added, tier
+
+
+def _one_up(tier: Tier) -> Tier:
+    higher = [t for t in TIERS_HIGH_FIRST if t.rank == tier.rank + 1]
+    return higher[0] if higher else tier
 
 
 def load_routing(path: Path) -> Router:
@@ -132,9 +276,19 @@ def load_routing(path: Path) -> Router:
             )
 
     check(spec.default_agency, ["default_agency"])
-    for i, route in enumerate(spec.routes):
-        for j, agency in enumerate(route.agencies):
-            check(agency, ["routes", i, "agencies", j])
+
+    def check_routes(routes: list[RouteSpec], where: list[str | int]) -> None:
+        for i, route in enumerate(routes):
+            for j, agency in enumerate(route.agencies):
+                check(agency, [*where, i, "agencies", j])
+            if route.escalate is not None:
+                for j, agency in enumerate(route.escalate.to):
+                    check(agency, [*where, i, "escalate", "to", j])
+            check_routes(route.routes, [*where, i, "routes"])
+
+    check_routes(spec.routes, ["routes"])
+    for tier, level in spec.hierarchy.items():
+        check(level.agency, ["hierarchy", tier.value, "agency"])
     for tier, agencies in spec.escalation.items():
         for j, agency in enumerate(agencies):
             check(agency, ["escalation", tier.value, j])

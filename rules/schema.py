@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from rules.alerts import DEFAULT_REPEAT_INTERVAL, DEFAULT_TIER_DOWN_AFTER, Change
 from rules.durations import Duration
 from rules.events import Family
 from rules.model import Risk, Tier
@@ -118,7 +119,15 @@ class RuleSpec(_Strict):
         description="A fixed tier, or CEL conditions per tier (highest true wins)"
     )
     group_by: list[FieldPath] = Field(default_factory=list, description="What one alert is about")
-    cooldown: Duration = Field(default=DEFAULT_COOLDOWN, description="No new alert inside this")
+    cooldown: Duration = Field(
+        default=DEFAULT_COOLDOWN, description="Quiet time: with no match for this long the alert resolves"
+    )
+    repeat_interval: Duration = Field(
+        default=DEFAULT_REPEAT_INTERVAL, gt=0, description="Notify again after this while it keeps firing"
+    )
+    tier_down_after: Duration = Field(
+        default=DEFAULT_TIER_DOWN_AFTER, description="A lower tier is reported once it has held this long"
+    )
     route: list[AgencyId] = Field(default_factory=list)
     summary: str | None = Field(default=None, max_length=500, description="'{field.path}' template")
     action: str | None = Field(default=None, max_length=1000, description="What a duty officer does")
@@ -182,10 +191,48 @@ class ExpectedAlert(_Strict):
     at: Duration | None = Field(
         default=None, description="Offset of the event that raised the notice, or of the clock tick"
     )
-    status: Literal["firing", "resolved"] | None = None
+    status: Literal["firing", "escalated", "acknowledged", "resolved"] | None = None
+    change: Change | None = Field(default=None, description="What the notice reports")
+    withheld: bool | Literal["silence", "inhibited", "storm"] | None = Field(
+        default=None, description="false: delivered; true or a reason: held back from agencies (audit only)"
+    )
     window: dict[str, float | int] | None = Field(
         default=None, description="Window figures the notice must carry, e.g. {count: 3}"
     )
+
+
+class CaseAction(_Strict):
+    """Something a person does during a case: acknowledge or resolve an alert, or add a silence.
+
+    ``ack``/``resolve`` name the alert by its rule and group fields, e.g. {rule: gas-leak, source_id: G1};
+    ``silence`` gives matchers, e.g. {rule: gas-leak, grid: G-07}, with ``for`` (and, for a weekly
+    maintenance window, ``every``, ``from``, ``to``).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    at: Duration
+    ack: dict[str, str] | None = None
+    resolve: dict[str, str] | None = None
+    silence: dict[str, str | list[str]] | None = None
+    for_: Duration | None = Field(default=None, alias="for", gt=0)
+    every: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] | None = None
+    from_: str | None = Field(default=None, alias="from", pattern=r"^\d{2}:\d{2}$")
+    to: str | None = Field(default=None, pattern=r"^\d{2}:\d{2}$")
+    by: str = Field(default="test-officer", min_length=1)
+    note: str | None = None
+    reason: str = "rule test"
+
+    @model_validator(mode="after")
+    def _one_action(self) -> CaseAction:
+        given = [k for k in ("ack", "resolve", "silence") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"an action is exactly one of ack, resolve, silence; got {given or 'none'}")
+        if self.silence is not None and self.for_ is None:
+            raise ValueError("a silence needs 'for', e.g. for: 2h")
+        if (self.from_ is None) != (self.to is None):
+            raise ValueError("a maintenance window needs both 'from' and 'to'")
+        return self
 
 
 class RuleCaseSpec(_Strict):
@@ -199,6 +246,7 @@ class RuleCaseSpec(_Strict):
     until: Duration | None = Field(
         default=None, description="Run the virtual clock on to this offset after the last event"
     )
+    actions: list[CaseAction] = Field(default_factory=list, description="Acks, resolves and silences")
     expect: list[ExpectedAlert] = Field(default_factory=list)
 
 

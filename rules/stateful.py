@@ -109,6 +109,8 @@ class WindowStage:
             fingerprint=hit.fingerprint,
             route=tuple(spec.route),
             cooldown=spec.cooldown,
+            repeat_interval=spec.repeat_interval,
+            tier_down_after=spec.tier_down_after,
             event_id=event_id,
             event_time=hit.event_time
             if firing.event_time == hit.event_time.timestamp()
@@ -116,6 +118,7 @@ class WindowStage:
             location=hit.location,
             ingested_at=hit.ingested_at,
             status=firing.status,
+            until_resolved=isinstance(rule.form, AbsenceForm),
             evidence=firing.evidence,
             window=firing.figures,
         )

@@ -12,20 +12,22 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from rules.alerts import Alert, AlertCandidate
+from rules.alerts import Alert, AlertCandidate, InhibitedNote
 from rules.compiler import PackCase, RuleSet
 from rules.engine import Engine
 from rules.errors import Location
 from rules.events import EVENT_ADAPTER, EventBase
 from rules.hits import Tick
-from rules.lifecycle import AlertState, Dispatcher
-from rules.schema import DEFAULT_TEST_START, ExpectedAlert
+from rules.lifecycle import AlertState, Decision, Dispatcher, Publish
+from rules.schema import DEFAULT_TEST_START, CaseAction, ExpectedAlert
+from rules.silences import WEEKDAYS, Recurrence, Silence
 from rules.stateful import WindowStage
 from rules.windows import GroupWindow
+from rules.world import Ack, World
 
 
 @dataclass
@@ -79,11 +81,24 @@ def describe(alert: Alert | None, exp: ExpectedAlert | None = None) -> str:
     parts = [f"rule={alert.rule_id}", f"tier={alert.tier.value}"]
     if alert.status != "firing":
         parts.append(f"status={alert.status}")
+    if alert.change != "opened":
+        parts.append(f"change={alert.change}")
+    if alert.withheld_by:
+        parts.append(f"withheld=({alert.withheld_by})")
     if exp is None or exp.group is not None:
         parts.append(f"group={alert.group}")
     if exp is None or exp.agencies is not None:
         parts.append(f"agencies={alert.agencies}")
     return " ".join(parts)
+
+
+def _withheld_kind(why: str | None) -> str | None:
+    if why is None:
+        return None
+    for kind, prefix in (("silence", "silence "), ("inhibited", "inhibited "), ("storm", "storm ")):
+        if why.startswith(prefix):
+            return kind
+    return "other"
 
 
 def _mismatches(exp: ExpectedAlert, n: Notice, final_count: int) -> list[str]:
@@ -105,6 +120,16 @@ def _mismatches(exp: ExpectedAlert, n: Notice, final_count: int) -> list[str]:
         out.append(f"at: expected {exp.at:g}s, raised at {n.at:g}s")
     if exp.status is not None and a.status != exp.status:
         out.append(f"status: expected {exp.status}, got {a.status}")
+    if exp.change is not None and a.change != exp.change:
+        out.append(f"change: expected {exp.change}, got {a.change}")
+    if exp.withheld is not None:
+        reason = _withheld_kind(a.withheld_by)
+        if exp.withheld is False and reason is not None:
+            out.append(f"withheld: expected a delivered notice, it was held back ({a.withheld_by})")
+        elif exp.withheld is True and reason is None:
+            out.append("withheld: expected it held back, it was delivered")
+        elif isinstance(exp.withheld, str) and reason != exp.withheld:
+            out.append(f"withheld: expected {exp.withheld}, got {reason or 'delivered'}")
     if exp.window is not None:
         figures = a.window or {}
         for key, figure in exp.window.items():
@@ -116,7 +141,7 @@ def _mismatches(exp: ExpectedAlert, n: Notice, final_count: int) -> list[str]:
 
 
 class _Replay:
-    """One case's run: the three stages, their state, and the virtual clock."""
+    """One case's run: the three stages, their state, the shared world and the virtual clock."""
 
     def __init__(self, ruleset: RuleSet, start: datetime, result: CaseResult, errors: list[str]):
         def on_error(rule: str, msg: str) -> None:
@@ -125,37 +150,70 @@ class _Replay:
         self.engine = Engine(ruleset.rules, on_error=on_error)
         self.stage = WindowStage(ruleset.rules, on_error=on_error)
         self.dispatcher = Dispatcher(ruleset.router)
+        self.world = World()
         self.start = start
         self.result = result
+        self.errors = errors
         self.clock = -math.inf
         self.states: dict[str, AlertState] = {}
         self.windows: dict[str, tuple[str, GroupWindow]] = {}
+        self.actions: list[CaseAction] = []
 
     def now(self) -> datetime:
         return self.start + timedelta(seconds=max(self.clock, 0.0))
 
-    def dispatch(self, cand: AlertCandidate, at: float) -> None:
-        decision = self.dispatcher.handle(self.states.get(cand.fingerprint), cand)
+    def _apply(self, decision: Decision, fp: str, at: float) -> None:
         if decision.state is None:
-            return
-        self.states[cand.fingerprint] = decision.state
-        self.result.final_counts[decision.state.alert_id] = decision.state.count
-        if decision.alert is not None:
-            self.result.notices.append(Notice(at, decision.alert))
+            self.states.pop(fp, None)
+        else:
+            self.states[fp] = decision.state
+            self.result.final_counts[decision.state.alert_id] = decision.state.count
+        for notice in decision.notices:
+            self.result.notices.append(Notice(at, notice.alert))
+        for effect in decision.effects:
+            if isinstance(effect, Publish):
+                if effect.alert is None:
+                    self.world.active.drop(effect.fingerprint)
+                else:
+                    self.world.active.put(effect.alert)
+            elif isinstance(effect.message, InhibitedNote):
+                note = effect.message
+                self._apply(
+                    self.dispatcher.note_inhibited(self.states.get(note.fingerprint), note),
+                    note.fingerprint,
+                    at,
+                )
+            else:
+                self.dispatch(effect.message, at)
+
+    def dispatch(self, cand: AlertCandidate, at: float) -> None:
+        fp = cand.fingerprint
+        self._apply(self.dispatcher.handle(self.states.get(fp), cand, self.now(), self.world), fp, at)
+
+    def _due(self) -> tuple[float, int, str] | None:
+        """The earliest thing the clock must do: (time, kind, key); actions first at equal times."""
+        best: tuple[float, int, str] | None = None
+        base = self.start.timestamp()
+        if self.actions:
+            best = (base + self.actions[0].at, 0, "")
+        for fp, state in self.states.items():
+            when = (1, self.dispatcher.next_due(state).timestamp(), fp)
+            if best is None or (when[1], when[0]) < (best[0], best[1]):
+                best = (when[1], 1, fp)
+        for fp, (rule_id, w) in self.windows.items():
+            t = self.stage.next_due(rule_id, w)
+            if t is not None and (best is None or (t, 2) < (best[0], best[1])):
+                best = (t, 2, fp)
+        return best
 
     def advance(self, offset: float) -> None:
-        """Run the clock on to ``offset``, ticking each group at the moment it is due."""
+        """Run the clock on to ``offset``, doing each action and tick at the moment it is due."""
         limit = self.start.timestamp() + offset
         while True:
-            due = []
-            for fp, (rule_id, w) in self.windows.items():
-                when = self.stage.next_due(rule_id, w)
-                if when is not None and when <= limit:
-                    due.append((when, fp))
-            if not due:
+            due = self._due()
+            if due is None or due[0] > limit:
                 break
-            when, fp = min(due)
-            rule_id, w = self.windows[fp]
+            when, kind, fp = due
             # Datetimes hold whole microseconds: round the tick up, never to just before it is due
             # (a tick that changes nothing would be due again at once, for ever).
             tick_at = datetime.fromtimestamp(when, UTC)
@@ -163,12 +221,63 @@ class _Replay:
                 tick_at += timedelta(microseconds=1)
             at = round(when - self.start.timestamp(), 6)
             self.clock = max(self.clock, at)
-            res = self.stage.on_tick(w, Tick(rule_id=rule_id, fingerprint=fp, now=tick_at))
-            if res.state is None:
-                del self.windows[fp]
-            if res.candidate is not None:
-                self.dispatch(res.candidate, at)
+            if kind == 0:
+                self._act(self.actions.pop(0), at)
+            elif kind == 1:
+                before = self.states[fp]
+                decision = self.dispatcher.tick(before, tick_at, self.world)
+                self._apply(decision, fp, at)
+                if decision.state is before and self.dispatcher.next_due(before) <= tick_at:
+                    raise RuntimeError(
+                        f"alert {before.alert_id} is due at {tick_at} but its tick changes nothing"
+                    )
+            else:
+                rule_id, w = self.windows[fp]
+                res = self.stage.on_tick(w, Tick(rule_id=rule_id, fingerprint=fp, now=tick_at))
+                if res.state is None:
+                    del self.windows[fp]
+                if res.candidate is not None:
+                    self.dispatch(res.candidate, at)
         self.clock = max(self.clock, offset)
+
+    def _act(self, action: CaseAction, at: float) -> None:
+        now = self.now()
+        if action.silence is not None:
+            assert action.for_ is not None
+            recurring = None
+            if action.from_ is not None:
+                recurring = Recurrence.model_validate(
+                    {"every": action.every or list(WEEKDAYS), "from": action.from_, "to": action.to}
+                )
+            self.world.silences.put(
+                Silence(
+                    matchers=action.silence,
+                    starts_at=now,
+                    ends_at=now + timedelta(seconds=action.for_),
+                    recurring=recurring,
+                    author=action.by,
+                    reason=action.reason,
+                )
+            )
+            return
+        ref = action.ack if action.ack is not None else action.resolve
+        assert ref is not None
+        found = [
+            (fp, st)
+            for fp, st in self.states.items()
+            if st.open
+            and st.candidate.rule_id == ref.get("rule", st.candidate.rule_id)
+            and all(st.candidate.group.get(k) == v for k, v in ref.items() if k != "rule")
+        ]
+        if len(found) != 1:
+            self.errors.append(
+                f"action at {at:g}s: {len(found)} open alerts match {ref}, expected exactly one"
+            )
+            return
+        fp, st = found[0]
+        verb: Literal["ack", "resolve"] = "ack" if action.ack is not None else "resolve"
+        self.world.ack(Ack(alert_id=st.alert_id, action=verb, by=action.by, note=action.note, at=now))
+        self._apply(self.dispatcher.tick(st, now, self.world), fp, at)
 
     def event(self, at: float, event: EventBase) -> None:
         self.advance(at)
@@ -195,10 +304,12 @@ def run_case(ruleset: RuleSet, case: PackCase) -> CaseResult:
         result.failures.append(str(exc))
         return result
     replay = _Replay(ruleset, case.spec.start or DEFAULT_TEST_START, result, errors)
+    replay.actions = sorted(case.spec.actions, key=lambda a: a.at)
     for at, event in events:
         replay.event(at, event)
-    last = max(at for at, _ in events)
-    replay.advance(case.spec.until if case.spec.until is not None else last)
+    last = max([at for at, _ in events] + [a.at for a in case.spec.actions])
+    # Every written action is done, even one after 'until'.
+    replay.advance(last if case.spec.until is None else max(case.spec.until, last))
     result.failures.extend(f"evaluation error: {e}" for e in errors)
     expected = case.spec.expect
     for i in range(max(len(expected), len(result.notices))):

@@ -161,10 +161,10 @@ def test_unknown_key_in_routing_file_is_refused_at_its_line(write_yaml: WriteYam
     assert err.location is not None and err.location.line == line_no(text, "escalations:")
 
 
-def test_route_without_agencies_is_refused(write_yaml: WriteYaml) -> None:
+def test_route_that_does_nothing_is_refused(write_yaml: WriteYaml) -> None:
     text = ROUTING_YAML.replace("    agencies: [police]\n", "    agencies: []\n")
     err = undeclared(write_yaml, text)
-    assert "routes.0.agencies" in err.message
+    assert "routes.0: Value error, a route needs 'agencies', child 'routes' or an 'escalate' policy" in err.message
 
 
 def test_unknown_risk_in_a_match_is_refused(write_yaml: WriteYaml) -> None:
