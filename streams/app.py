@@ -53,6 +53,7 @@ hits_topic = app.topic(
     value_type=bytes,
     partitions=settings.partitions,
 )
+active_topic = app.topic(settings.topic(settings.topic_active), key_type=bytes, value_type=bytes)
 dlq_topic = app.topic(settings.topic(settings.topic_dlq), key_type=bytes, value_type=bytes)
 audit_topic = app.topic(settings.topic(settings.topic_audit), key_type=bytes, value_type=bytes)
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from streams import rules_cli
+from streams import rules_cli, silence_cli
+from streams.ack_cli import ack, resolve
 from streams.bench_cli import bench
 from streams.config_cli import config
 from streams.simulate_cli import simulate
@@ -17,6 +18,9 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.add_typer(rules_cli.app, name="rules")
+app.add_typer(silence_cli.app, name="silence")
+app.command()(ack)
+app.command()(resolve)
 app.command()(worker)
 app.command()(tail)
 app.command()(config)

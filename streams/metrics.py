@@ -33,9 +33,28 @@ NOTICES = Counter(
     "Alert notices produced to agency topics",
     ["rule", "risk", "tier", "agency"],
 )
+NOTICE_CHANGES = Counter(
+    "riskstream_notices_total",
+    "Notices delivered, per rule, agency and what they report (opened, tier_raised, tier_lowered, repeat, "
+    "escalated, acknowledged, resolved, released)",
+    ["rule", "agency", "change"],
+)
+WITHHELD = Counter(
+    "riskstream_notices_withheld_total",
+    "Notices held back from an agency (audited, not lost), by rule, agency and why (silence, inhibited, "
+    "storm)",
+    ["rule", "agency", "why"],
+)
+TIME_TO_ACK = Histogram(
+    "riskstream_time_to_ack_seconds",
+    "Seconds from an alert opening to its acknowledgement by a duty officer",
+    ["rule"],
+    buckets=(30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 43200, 86400),
+)
 SUPPRESSED = Counter(
     "riskstream_candidates_suppressed_total",
-    "Rule matches that produced no notice, by reason (in_cooldown, duplicate, nothing_to_resolve)",
+    "Rule matches that produced no notice, by reason (in_cooldown: merged into the open alert, duplicate, "
+    "nothing_to_resolve)",
     ["rule", "reason"],
 )
 WINDOW_HITS = Counter(
@@ -68,6 +87,12 @@ LAG = Gauge(
     "riskstream_consumer_lag_messages",
     "Messages not yet committed per assigned partition (end offset minus committed offset)",
     ["topic", "partition"],
+)
+OPEN_ALERTS = Gauge("riskstream_open_alerts", "Open alerts in the partitions this worker owns")
+WORLD = Gauge(
+    "riskstream_world_entries",
+    "What every worker knows of the whole system, by kind (active alerts, acks, silences)",
+    ["kind"],
 )
 RULES_LOADED = Gauge("riskstream_rules_loaded", "Enabled rules the worker is running")
 RULE_RELOADS = Counter(

@@ -70,8 +70,19 @@ class Settings(BaseSettings):
         default="riskstream.hits", description="Internal: stateful rule hits keyed by rule and group"
     )
     topic_audit: str = Field(default="riskstream.alerts", description="Audit copy of every alert notice")
-    window_tick_interval: float = Field(
-        default=5.0, gt=0, description="Seconds between clock checks for absences and idle groups"
+    topic_acks: str = Field(
+        default="riskstream.acks",
+        description="Acknowledgements and resolutions from duty officers (compacted)",
+    )
+    topic_silences: str = Field(default="riskstream.silences", description="Silences (compacted)")
+    topic_active: str = Field(
+        default="riskstream.active",
+        description="Internal: open alerts, for inhibition and storm control (compacted)",
+    )
+    tick_interval: float = Field(
+        default=5.0,
+        gt=0,
+        description="Seconds between clock checks: absences, idle groups, quiet alerts, escalations",
     )
 
     @field_validator("rules_path", mode="before")

@@ -26,6 +26,15 @@ TIER_STYLE = {
     Tier.blue: "bold white on blue",
 }
 SEEN_LIMIT = 50_000
+CHANGE_TEXT = {
+    "tier_raised": "▲ tier raised",
+    "tier_lowered": "▼ tier lowered",
+    "repeat": "still firing",
+    "escalated": "⚠ ESCALATED: not acknowledged",
+    "acknowledged": "✓ acknowledged",
+    "resolved": "resolved",
+    "released": "(silence or inhibition ended)",
+}
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
@@ -39,6 +48,18 @@ def render(ce: CloudEvent, watched: set[str]) -> Text:
     else:
         badge = Text(f" {a.tier.value.upper()} {a.tier_level} ", style=TIER_STYLE[a.tier])
     head = Text.assemble(badge, " ", (a.title, "bold"), "  ", a.summary)
+    if a.change != "opened":
+        head.append(f"  {CHANGE_TEXT.get(a.change, a.change)}", style="bold")
+    if a.acknowledged_by:
+        head.append(f"  acknowledged by {a.acknowledged_by}", style="green")
+        if a.ack_note:
+            head.append(f": {a.ack_note}", style="green")
+    if a.storm is not None:
+        top = ", ".join(f"{g} ({n})" for g, n in a.storm.top)
+        head.append(f"\n    storm: {a.storm.groups} groups; top: {top}", style="bold")
+    if a.inhibited_count:
+        listed = ", ".join(a.inhibited)
+        head.append(f"\n    withheld {a.inhibited_count} lower alert(s) here: {listed}", style="dim")
     if a.window:
         figures = ", ".join(f"{k} {v:g}" for k, v in a.window.items())
         head.append(f"  [{figures}]", style="bold")
@@ -52,7 +73,7 @@ def render(ce: CloudEvent, watched: set[str]) -> Text:
     first = a.first_seen.astimezone().strftime("%H:%M:%S")
     detail = Text(
         f"    {where} | since {first}, last {local:%H:%M:%S}, {a.count}x | {a.risk.value} | "
-        f"rule {a.rule_id} v{a.rule_version} | id {a.alert_id[:8]}",
+        f"rule {a.rule_id} v{a.rule_version} | id {a.alert_id}",
         style="dim",
     )
     lines = Text.assemble(head, "\n", detail)

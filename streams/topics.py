@@ -27,6 +27,11 @@ def all_topics(settings: Settings, router: Router) -> list[str]:
     return names
 
 
+def compacted_topics(settings: Settings) -> list[str]:
+    """Topics that hold current state by key (latest value wins) and that every worker reads whole."""
+    return [settings.topic(t) for t in (settings.topic_acks, settings.topic_silences, settings.topic_active)]
+
+
 async def ensure_topics(settings: Settings, router: Router) -> list[str]:
     """Create missing topics; return the ones created. Raises ConfigError if Kafka is unreachable."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=15000)
@@ -40,10 +45,19 @@ async def ensure_topics(settings: Settings, router: Router) -> list[str]:
     try:
         existing = set(await admin.list_topics())
         keyed = [settings.topic(settings.topic_candidates), settings.topic(settings.topic_hits)]
-        wanted = [*all_topics(settings, router), *keyed]
+        compacted = set(compacted_topics(settings))
+        wanted = [*all_topics(settings, router), *keyed, *compacted]
         missing = [t for t in dict.fromkeys(wanted) if t not in existing]
         if missing:
-            new = [NewTopic(t, settings.partitions, settings.replication) for t in missing]
+            new = [
+                NewTopic(
+                    t,
+                    settings.partitions,
+                    settings.replication,
+                    topic_configs={"cleanup.policy": "compact"} if t in compacted else {},
+                )
+                for t in missing
+            ]
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(new)
         for name in (t for t in keyed if t in existing):

@@ -97,7 +97,7 @@ async def rebuild_due_index() -> None:
     log.info("window stage owns %d groups", len(due))
 
 
-@app.timer(settings.window_tick_interval)  # type: ignore[untyped-decorator]
+@app.timer(settings.tick_interval)  # type: ignore[untyped-decorator]
 async def tick_due_groups() -> None:
     now = time.time()
     at = datetime.fromtimestamp(now, UTC)

@@ -213,7 +213,7 @@ def test_a_silent_sensor_raises_an_absence_without_further_events_and_resolves_w
     pack = tmp_path / "absence.yaml"
     pack.write_text(ABSENCE_PACK, encoding="utf-8")
     worker = make_worker(
-        bootstrap, tmp_path, "absence", RISKSTREAM_RULES_PATH=str(pack), RISKSTREAM_WINDOW_TICK_INTERVAL="0.5"
+        bootstrap, tmp_path, "absence", RISKSTREAM_RULES_PATH=str(pack), RISKSTREAM_TICK_INTERVAL="0.5"
     )
     topic, emergency = f"{worker.prefix}events.sensor", f"{worker.prefix}alerts.emergency"
     worker.start()
