@@ -73,8 +73,8 @@ def test_missing_alert_is_reported(load_rules: LoadRules) -> None:
 def test_extra_alert_is_reported_with_what_was_raised(load_rules: LoadRules) -> None:
     result = case(load_rules, GOOD_EXPECT.splitlines(keepends=True)[0])
     assert result.failures == [
-        "alert 2: expected nothing more, got rule=gas tier=red change=tier_raised group={'location.grid': 'G-07'} "
-        "agencies=['fire', 'governance']"
+        "alert 2: expected nothing more, got rule=gas tier=red change=tier_raised "
+        "group={'location.grid': 'G-07'} agencies=['fire', 'governance']"
     ]
 
 
