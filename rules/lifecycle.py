@@ -57,6 +57,9 @@ class AlertState(BaseModel):
     notified_at: AwareDatetime
     """Event time of the last notice, for the repeat interval."""
     opened_clock: AwareDatetime
+    """Clock time the alert opened (storm control counts these)."""
+    told_clock: AwareDatetime | None = None
+    """Clock time agencies first heard of it: escalation counts from here."""
     """Clock time the alert opened, for escalation."""
     count: int
     notice_seq: int
@@ -250,8 +253,10 @@ class Dispatcher:
         if state.candidate.until_resolved:
             due = datetime.max.replace(tzinfo=UTC)
         found = self.router.escalation_policy(_route_input(state.candidate, state.tier))
-        if found is not None and state.acked_by is None and state.escalation < found[1].steps:
-            due = min(due, state.opened_clock + timedelta(seconds=found[1].after * (state.escalation + 1)))
+        told = state.told_clock
+        waiting = state.acked_by is None and state.withheld is None
+        if found is not None and told is not None and waiting and state.escalation < found[1].steps:
+            due = min(due, told + timedelta(seconds=found[1].after * (state.escalation + 1)))
         return due
 
     # -- transitions ------------------------------------------------------------------------
@@ -360,14 +365,16 @@ class Dispatcher:
         return out
 
     def _escalation_due(self, state: AlertState, now: datetime) -> int:
-        if state.acked_by is not None:
+        """Nobody can acknowledge what nobody was told: a withheld alert does not escalate."""
+        if state.acked_by is not None or state.withheld is not None:
             return 0
         found = self.router.escalation_policy(_route_input(state.candidate, state.tier))
         if found is None:
             return 0
         policy = found[1]
         step = state.escalation + 1
-        if step > policy.steps or now < state.opened_clock + timedelta(seconds=policy.after * step):
+        told = state.told_clock
+        if told is None or step > policy.steps or now < told + timedelta(seconds=policy.after * step):
             return 0
         return step
 
@@ -471,6 +478,7 @@ class Dispatcher:
                 "notified_at": c.event_time if change != "resolved" else s.notified_at,
                 "withheld": withheld,
                 "delivered": s.delivered or withheld is None,
+                "told_clock": s.told_clock or (now if withheld is None else None),
             }
         )
         alert = self._alert(s, c, now, change, withheld)

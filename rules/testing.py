@@ -155,6 +155,9 @@ class _Replay:
         self.result = result
         self.errors = errors
         self.clock = -math.inf
+        self.clock_ticks = True
+        """False: only events drive decisions, as when a recorded stream is injected faster than its
+        event time passes (the simulator): then no wall-clock deadline falls inside the run."""
         self.states: dict[str, AlertState] = {}
         self.windows: dict[str, tuple[str, GroupWindow]] = {}
         self.actions: list[CaseAction] = []
@@ -209,7 +212,7 @@ class _Replay:
     def advance(self, offset: float) -> None:
         """Run the clock on to ``offset``, doing each action and tick at the moment it is due."""
         limit = self.start.timestamp() + offset
-        while True:
+        while self.clock_ticks:
             due = self._due()
             if due is None or due[0] > limit:
                 break
@@ -295,7 +298,8 @@ class _Replay:
                 self.dispatch(res.candidate, at)
 
 
-def run_case(ruleset: RuleSet, case: PackCase) -> CaseResult:
+def run_case(ruleset: RuleSet, case: PackCase, clock_ticks: bool = True) -> CaseResult:
+    """Run one case; ``clock_ticks=False`` lets only events decide (see _Replay.clock_ticks)."""
     result = CaseResult(case.spec.name, case.location)
     errors: list[str] = []
     try:
@@ -305,6 +309,7 @@ def run_case(ruleset: RuleSet, case: PackCase) -> CaseResult:
         return result
     replay = _Replay(ruleset, case.spec.start or DEFAULT_TEST_START, result, errors)
     replay.actions = sorted(case.spec.actions, key=lambda a: a.at)
+    replay.clock_ticks = clock_ticks
     for at, event in events:
         replay.event(at, event)
     last = max([at for at, _ in events] + [a.at for a in case.spec.actions])
@@ -329,7 +334,9 @@ def run_cases(ruleset: RuleSet) -> list[CaseResult]:
     return [run_case(ruleset, c) for c in ruleset.cases]
 
 
-def replay(ruleset: RuleSet, events: list[EventBase], until: datetime | None = None) -> list[Notice]:
+def replay(
+    ruleset: RuleSet, events: list[EventBase], until: datetime | None = None, clock_ticks: bool = True
+) -> list[Notice]:
     """Every notice the worker's stages raise for ``events`` in arrival order (``at`` counts from
     the first event's time); the clock then runs on to ``until``, if given."""
     if not events:
@@ -338,6 +345,7 @@ def replay(ruleset: RuleSet, events: list[EventBase], until: datetime | None = N
     result = CaseResult("replay", Location("replay"))
     errors: list[str] = []
     run = _Replay(ruleset, start, result, errors)
+    run.clock_ticks = clock_ticks
     for event in events:
         run.event((event.time - start).total_seconds(), event)
     if until is not None:

@@ -421,7 +421,9 @@ def test_a_case_event_later_than_lateness_is_not_counted(load_rules: LoadRules) 
     events = cam("0s") + cam("5m") + cam("11m") + cam("4m")
     passes(run(load_rules, CROWD, case(events)))
     with_lateness = CROWD.replace("  route: [police]\n", "  route: [police]\n  lateness: 10m\n")
-    expect = "    - {rule: crowd, window: {count: 3, span: 300}}\n    - {rule: crowd, status: resolved, at: 10m}\n"
+    expect = (
+        "    - {rule: crowd, window: {count: 3, span: 300}}\n    - {rule: crowd, status: resolved, at: 10m}\n"
+    )
     passes(run(load_rules, with_lateness, case(events, expect)))
 
 
