@@ -209,12 +209,16 @@ class _Replay:
                 best = (t, 2, fp)
         return best
 
-    def advance(self, offset: float) -> None:
-        """Run the clock on to ``offset``, doing each action and tick at the moment it is due."""
+    def advance(self, offset: float, before: bool = False) -> None:
+        """Run the clock on to ``offset``, doing each action and tick at the moment it is due.
+
+        ``before``: for an event arriving at ``offset``: actions due then come first, ticks due then
+        after it (a heartbeat exactly ``absent_for`` after the last one is not an absence).
+        """
         limit = self.start.timestamp() + offset
         while self.clock_ticks:
             due = self._due()
-            if due is None or due[0] > limit:
+            if due is None or due[0] > limit or (before and due[0] == limit and due[1] != 0):
                 break
             when, kind, fp = due
             # Datetimes hold whole microseconds: round the tick up, never to just before it is due
@@ -283,7 +287,7 @@ class _Replay:
         self._apply(self.dispatcher.tick(st, now, self.world), fp, at)
 
     def event(self, at: float, event: EventBase) -> None:
-        self.advance(at)
+        self.advance(at, before=True)
         found = self.engine.detect(event)
         for cand in found.candidates:
             self.dispatch(cand, at)
