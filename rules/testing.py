@@ -223,6 +223,9 @@ class _Replay:
             when, kind, fp = due
             # Datetimes hold whole microseconds: round the tick up, never to just before it is due
             # (a tick that changes nothing would be due again at once, for ever).
+            # A deadline that passed while nothing could act on it (an escalation policy that applies
+            # only from a tier the alert just reached) is acted on now, not back in time.
+            when = max(when, self.start.timestamp() + max(self.clock, 0.0))
             tick_at = datetime.fromtimestamp(when, UTC)
             while tick_at.timestamp() < when:
                 tick_at += timedelta(microseconds=1)

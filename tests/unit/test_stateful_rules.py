@@ -422,7 +422,7 @@ def test_a_case_event_later_than_lateness_is_not_counted(load_rules: LoadRules) 
     passes(run(load_rules, CROWD, case(events)))
     with_lateness = CROWD.replace("  route: [police]\n", "  route: [police]\n  lateness: 10m\n")
     expect = (
-        "    - {rule: crowd, window: {count: 3, span: 300}}\n    - {rule: crowd, status: resolved, at: 10m}\n"
+        "    - {rule: crowd, window: {count: 3, span: 300}}\n    - {rule: crowd, status: resolved, at: 11m}\n"
     )
     passes(run(load_rules, with_lateness, case(events, expect)))
 
