@@ -33,7 +33,7 @@ console = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty(
 """Wide enough for the table when the output goes to a file or CI log."""
 
 FULL = BenchParams()
-QUICK = BenchParams(events=5_000, duration=10.0, settle=5.0)
+QUICK = BenchParams(events=5_000, duration=10.0, settle=5.0, stateful_events=20_000, stateful_groups=20_000)
 DEFAULT_OUTPUT = Path("bench-results/latest.json")
 
 
@@ -103,20 +103,39 @@ def render(report: dict[str, Any]) -> Table:
     table = Table(
         title=f"riskstream bench ({report['machine']['cpus_usable']} CPUs, Kafka "
         f"{report['machine']['kafka_version']}, {p['partitions']} partitions)",
-        caption=f"events/s: drain of {p['events']:,} preloaded events. Latency: event sent to alert "
-        f"seen, at {p['rate']:g} ev/s for {p['duration']:g} s ({p['probe_fraction']:.0%} probe "
-        f"events in pipelines). Rules include the 1 probe rule. * = offered rate near saturation.",
+        caption=f"events/s: drain of {p['events']:,} preloaded events"
+        + _stateful_caption(report)
+        + f". Latency: event sent to alert seen, at {p['rate']:g} ev/s for {p['duration']:g} s "
+        f"({p['probe_fraction']:.0%} probe events in pipelines). Rules include the 1 probe rule. "
+        "groups: window groups held after the drain. peak MB: the measured process's VmHWM. "
+        "* = offered rate near saturation.",
     )
-    for name in ("scenario", "rules", "events/s", "p50 ms", "p95 ms", "p99 ms", "vs passthrough"):
+    columns = ("scenario", "rules", "events/s", "p50 ms", "p95 ms", "p99 ms", "groups", "peak MB")
+    for name in (*columns, "vs passthrough"):
         table.add_column(name, justify="left" if name == "scenario" else "right", no_wrap=True)
     for row in report["scenarios"]:
         table.add_row(*_cells(row))
     return table
 
 
+def _stateful_caption(report: dict[str, Any]) -> str:
+    """Stateful rows drain other backlogs: say which, so the events/s column is not misread."""
+    p = report["parameters"]
+    kinds = {row["slug"] for row in report["scenarios"]}
+    parts = []
+    if any(k.startswith("stateful") for k in kinds):
+        parts.append(
+            f"stateful: {p['stateful_events']:,} events over {p['stateful_groups']:,} grid cells after "
+            "an untimed warm-up of one event per cell, RocksDB store"
+        )
+    if p.get("groups"):
+        parts.append(f"memory: {p['groups']:,} events, one group each, RocksDB store")
+    return f" ({'; '.join(parts)})" if parts else ""
+
+
 def _cells(row: dict[str, Any]) -> list[str]:
     if row["error"] and not row["throughput"]:
-        return [row["name"], str(row["rules"] or "-"), f"[red]{row['error'][:60]}", "", "", "", ""]
+        return [row["name"], str(row["rules"] or "-"), f"[red]{row['error'][:60]}", "", "", "", "", "", ""]
     thr, lat = row["throughput"] or {}, row["latency"] or {}
     flag = " [yellow]*" if row["saturated"] else ""
     return [
@@ -126,6 +145,8 @@ def _cells(row: dict[str, Any]) -> list[str]:
         _fmt(lat.get("p50_ms")),
         _fmt(lat.get("p95_ms")),
         _fmt(lat.get("p99_ms")),
+        _fmt(thr.get("window_groups"), ",.0f"),
+        _fmt(row.get("peak_rss_mb"), ",.0f"),
         _vs(row),
     ]
 
@@ -157,6 +178,32 @@ def _notes(report: dict[str, Any]) -> None:
                 f"{hint}, {thr.get('alerts') or 0:.0f} alerts, "
                 f"{thr.get('eval_errors') or 0:.0f} evaluation errors"
             )
+        _window_notes(row)
+
+
+def _window_notes(row: dict[str, Any]) -> None:
+    """Stateful rows: what the window stage did against what the generator says it had to do."""
+    thr = row["throughput"] or {}
+    hits = thr.get("window_hits")
+    if hits is not None:
+        outcomes = ", ".join(f"{v:,.0f} {k}" for k, v in hits.items()) or "none"
+        expected = row.get("expected_matches")
+        want = f" (the workload makes exactly {expected:,} fire)" if expected is not None else ""
+        console.print(
+            f"{row['name']}: window stage handled {sum(hits.values()):,.0f} hits ({outcomes}); "
+            f"{thr.get('matched') or 0:,.0f} fired{want}; "
+            f"{thr.get('window_groups') or 0:,.0f} groups held"
+        )
+    mem = row.get("memory")
+    if mem:
+        per = mem["bytes_per_group"]
+        console.print(
+            f"{row['name']}: worker peak RSS {_fmt(mem['peak_rss_mb'], ',.0f')} MB with "
+            f"{_fmt(mem['groups_held'], ',.0f')} groups (RSS {_fmt(mem['rss_start_mb'], ',.0f')} MB "
+            f"before the first event, {_fmt(mem['rss_end_mb'], ',.0f')} MB at the end"
+            + (f"; about {per:,.0f} bytes per group" if per is not None else "")
+            + f"); data dir {_fmt(mem['store_disk_mb'], ',.0f')} MB on disk"
+        )
 
 
 def bench(
@@ -207,6 +254,37 @@ def bench(
         ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Event generator seed")] = 7,
+    stateful: Annotated[
+        bool,
+        typer.Option(
+            "--stateful",
+            help="Add the stateful scenario: 100 generated window rules (count, distinct, aggregate, "
+            "holds_for, sequence, absent_for) over --stateful-groups grid cells, RocksDB store",
+        ),
+    ] = False,
+    stateful_events: Annotated[
+        int | None,
+        typer.Option(
+            min=100,
+            help="Timed backlog of the stateful drain, after an untimed warm-up of one event per group "
+            "(default 100000; --quick 20000)",
+        ),
+    ] = None,
+    stateful_groups: Annotated[
+        int | None,
+        typer.Option(
+            min=100,
+            help="Distinct groups (grid cells) of the stateful workload (default 100000; --quick 20000)",
+        ),
+    ] = None,
+    groups: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Add the memory scenario: this many events, each its own group of one count rule "
+            "(e.g. 1000000); reports the worker's peak RSS. 0 = off",
+        ),
+    ] = 0,
     quick: Annotated[bool, typer.Option("--quick", help="Smaller backlog and shorter latency phase")] = False,
 ) -> None:
     """Benchmark the worker against a raw Kafka passthrough: throughput and end-to-end latency."""
@@ -224,6 +302,10 @@ def bench(
         seed=seed,
         settle=defaults.settle,
         profile_dir=profile,
+        stateful=stateful,
+        stateful_groups=stateful_groups or defaults.stateful_groups,
+        stateful_events=stateful_events or defaults.stateful_events,
+        groups=groups,
     )
     with _progress() as progress:
         display = RichDisplay(progress)

@@ -9,7 +9,7 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -127,15 +127,27 @@ async def preload(
     bootstrap: str, messages: Sequence[tuple[str, bytes, bytes]], display: Display, task: int
 ) -> None:
     """Write the backlog with large batches: its speed is not measured, only its completeness."""
+    await preload_chunks(bootstrap, [messages], display, task)
+
+
+async def preload_chunks(
+    bootstrap: str, chunks: Iterable[Sequence[tuple[str, bytes, bytes]]], display: Display, task: int
+) -> int:
+    """Like preload, for a backlog generated chunk by chunk (a million events do not fit a list
+    comfortably); returns how many messages were written."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=512 * 1024, acks=1)
     await producer.start()
+    sent = 0
     try:
-        futures = []
-        for i, (topic, key, value) in enumerate(messages, 1):
-            futures.append(await producer.send(topic, value, key=key))
-            if i % 2000 == 0:
-                display.update(task, i)
-        await asyncio.gather(*futures)
-        display.update(task, len(messages))
+        for messages in chunks:
+            futures = []
+            for topic, key, value in messages:
+                futures.append(await producer.send(topic, value, key=key))
+                sent += 1
+                if sent % 2000 == 0:
+                    display.update(task, sent)
+            await asyncio.gather(*futures)
+            display.update(task, sent)
     finally:
         await producer.stop()
+    return sent

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
+
+ScenarioKind = Literal["passthrough", "pipeline", "stateful", "groups"]
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,12 @@ class BenchParams:
     settle: float = 10.0
     worker_timeout: float = 180.0
     profile_dir: Path | None = None
+    stateful: bool = False
+    stateful_rules: int = 100
+    stateful_groups: int = 100_000
+    stateful_events: int = 100_000
+    groups: int = 0
+    """Memory scenario: this many distinct groups (0 = not run)."""
 
 
 @dataclass(frozen=True)
@@ -33,10 +41,14 @@ class Scenario:
     rule_paths: tuple[Path, ...] = ()
     generated_rules: int = 0
     expected_match: float | None = None
+    kind: ScenarioKind = "pipeline"
+    store: str = "memory://"
+    events: int | None = None
+    """Backlog size when it is not the run's ``events`` (stateful and memory scenarios)."""
 
     @property
     def is_passthrough(self) -> bool:
-        return not self.rule_paths
+        return self.kind == "passthrough"
 
 
 @dataclass
@@ -46,13 +58,37 @@ class Throughput:
     events_per_s: float
     first_progress_after_s: float
     committed_drain_s: float | None = None
+    warmup_events: int | None = None
+    """Stateful: events drained before the clock started (one per group); not in ``events``."""
     matched: float | None = None
     match_fraction: float | None = None
     alerts: float | None = None
     eval_errors: float | None = None
     process_cpu_util: float | None = None
     machine_busy: float | None = None
+    window_hits: dict[str, float] | None = None
+    """Stateful scenarios: hits the window stage handled, by outcome (counted, duplicate, late)."""
+    window_groups: float | None = None
+    """riskstream_window_groups when the drain ended: groups with window state in the worker."""
     progress: list[tuple[float, float]] = field(default_factory=list)
+
+
+@dataclass
+class Memory:
+    """The worker's memory while it filled the window-state table with ``groups_target`` groups."""
+
+    groups_target: int
+    groups_held: float | None
+    peak_rss_mb: float | None
+    """VmHWM of the worker process: the kernel's own high-water mark, not a sampled value."""
+    rss_end_mb: float | None
+    rss_start_mb: float | None
+    """VmRSS when /metrics first answered, before the first event."""
+    bytes_per_group: float | None
+    store_disk_mb: float | None
+    """Size of the worker's data directory (RocksDB) after the drain."""
+    samples: list[tuple[float, float, float]] = field(default_factory=list)
+    """(seconds since the first processed event, groups held, RSS MB)."""
 
 
 @dataclass
@@ -68,6 +104,8 @@ class Latency:
     p99_ms: float | None
     max_ms: float | None
     mean_ms: float | None
+    process_cpu_util: float | None = None
+    """Share of one core the measured process used while the load was offered."""
 
 
 @dataclass
@@ -77,10 +115,15 @@ class ScenarioResult:
     rules: int
     generated_rules: int
     expected_match_fraction: float | None = None
+    expected_matches: int | None = None
+    store: str = "memory://"
     throughput: Throughput | None = None
     latency: Latency | None = None
     vs_passthrough: dict[str, float] = field(default_factory=dict)
     saturated: bool = False
+    peak_rss_mb: float | None = None
+    """VmHWM of the measured process when it was stopped."""
+    memory: Memory | None = None
     error: str | None = None
     worker_log: str | None = None
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import socket
 import sys
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from streams.bench.process import python_argv
@@ -60,10 +61,17 @@ class Counters:
     alerts: float = 0.0
     suppressed: float = 0.0
     eval_errors: float = 0.0
+    window_outcomes: dict[str, float] = field(default_factory=dict)
+    window_groups: float = 0.0
 
     @property
     def dispatched(self) -> float:
         return self.alerts + self.suppressed
+
+    @property
+    def window_hits(self) -> float:
+        """Hits the window stage has handled, whatever their outcome."""
+        return sum(self.window_outcomes.values())
 
 
 _COUNTER_OF = {
@@ -74,8 +82,13 @@ _COUNTER_OF = {
 }
 
 
+_OUTCOME = re.compile(r'outcome="([^"]*)"')
+
+
 def parse_counters(text: str) -> Counters:
     sums = dict.fromkeys(("processed", "matched", "alerts", "suppressed", "eval_errors"), 0.0)
+    outcomes: dict[str, float] = {}
+    groups = 0.0
     for line in text.splitlines():
         if not line or line.startswith("#"):
             continue
@@ -85,7 +98,13 @@ def parse_counters(text: str) -> Counters:
             sums[_COUNTER_OF[name]] += float(value)
         elif name == "riskstream_alert_latency_seconds_count" and 'stage="event_to_alert"' in series:
             sums["alerts"] += float(value)
-    return Counters(**sums)
+        elif name == "riskstream_window_hits_total":
+            found = _OUTCOME.search(series)
+            outcome = found.group(1) if found else "unknown"
+            outcomes[outcome] = outcomes.get(outcome, 0.0) + float(value)
+        elif name == "riskstream_window_groups":
+            groups = float(value)
+    return Counters(**sums, window_outcomes=outcomes, window_groups=groups)
 
 
 def _get(url: str) -> str:

@@ -7,6 +7,7 @@ import contextlib
 import signal
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 WORKER_STOP_SECONDS = 30.0
@@ -53,6 +54,9 @@ class Child:
                 await self.proc.wait()
         return self.proc.returncode
 
+    def memory(self) -> ProcessMemory:
+        return process_memory(self.pid)
+
     def tail(self, lines: int = 25) -> str:
         try:
             text = self.log_path.read_text(encoding="utf-8", errors="replace")
@@ -65,3 +69,44 @@ def python_argv(script: list[str], profile: Path | None) -> list[str]:
     if profile is None:
         return [sys.executable, *script]
     return [sys.executable, "-m", "cProfile", "-o", str(profile), *script]
+
+
+@dataclass(frozen=True)
+class ProcessMemory:
+    """Resident memory now (VmRSS) and its high-water mark (VmHWM), in MB; None when unreadable."""
+
+    rss_mb: float | None = None
+    peak_mb: float | None = None
+
+
+def parse_status(text: str) -> ProcessMemory:
+    """VmRSS and VmHWM from the text of /proc/<pid>/status (values in kB)."""
+    found: dict[str, float] = {}
+    for line in text.splitlines():
+        name, _, rest = line.partition(":")
+        if name in ("VmRSS", "VmHWM"):
+            with contextlib.suppress(ValueError, IndexError):
+                found[name] = round(int(rest.split()[0]) / 1024, 1)
+    return ProcessMemory(found.get("VmRSS"), found.get("VmHWM"))
+
+
+def process_memory(pid: int | None) -> ProcessMemory:
+    if pid is None:
+        return ProcessMemory()
+    try:
+        return parse_status(Path(f"/proc/{pid}/status").read_text())
+    except OSError:
+        return ProcessMemory()
+
+
+def tree_size_mb(path: Path) -> float | None:
+    """Bytes under ``path`` (a store directory), in MB."""
+    total = 0
+    try:
+        for p in path.rglob("*"):
+            with contextlib.suppress(OSError):
+                if p.is_file():
+                    total += p.stat().st_size
+    except OSError:
+        return None
+    return round(total / 2**20, 1)

@@ -104,6 +104,14 @@ def report(
             "latency": "alert seen on the audit topic minus the send time carried in the event; "
             "pipeline: probe events only; passthrough: every event",
             "rules": "rules the worker runs, including the 1 latency probe rule",
+            "stateful": "stateful scenario: its own backlog (stateful_events over stateful_groups grid "
+            "cells, one hit per event), complete when the window stage has handled every hit; "
+            "its latency probe is a count rule, so probes pass detect, hits, window stage and dispatch; "
+            "expected_matches is what the workload must fire, predicted from the generated events",
+            "memory": "memory scenario: one count rule grouped by source_id, every event its own group, "
+            "none fires; peak_rss_mb is the worker's VmHWM from /proc, groups_held is "
+            "riskstream_window_groups after the drain; stateful scenarios use the RocksDB store",
+            "peak_rss_mb": "VmHWM of the measured process (worker or passthrough) when it was stopped",
         },
         "scenarios": [asdict(r) for r in results],
     }

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,14 +18,25 @@ from aiokafka import TopicPartition
 from rules.compiler import pack_files
 from rules.events import Family
 from rules.routing import Router, load_routing
-from streams.bench.broker import KafkaProbe, preload
+from streams.bench.broker import KafkaProbe, preload, preload_chunks
 from streams.bench.latency import LatencyRun, passthrough_event, probe_alert_event
 from streams.bench.packs import SHIPPED_PACKS, count_rules, generate_pack, probe_pack, write_pack
-from streams.bench.params import BenchParams, Display, Scenario, ScenarioResult
+from streams.bench.params import BenchParams, Display, Memory, Scenario, ScenarioResult
 from streams.bench.pipeline import Counters, free_port, scrape, worker_argv, worker_env
-from streams.bench.process import Child, python_argv
+from streams.bench.process import Child, python_argv, tree_size_mb
 from streams.bench.report import compare, load_average, report
-from streams.bench.throughput import Poll, drain, throughput_of, wait_committed
+from streams.bench.stateful import (
+    FiringModel,
+    GroupSpace,
+    StatefulFactory,
+    groups_pack,
+    plan_rules,
+    stateful_backlog,
+    stateful_pack,
+    stateful_probe_pack,
+    unique_group_events,
+)
+from streams.bench.throughput import Poll, cpu_sample, drain, throughput_of, wait_committed
 from streams.bench.workload import EventFactory, backlog
 from streams.settings import Settings
 from streams.topics import ensure_topics
@@ -56,9 +68,15 @@ class RunContext:
         d.mkdir(parents=True, exist_ok=True)
         return d / f"{slug}.prof"
 
-    def factory(self, slug: str) -> EventFactory:
+    def factory(self, scenario: Scenario) -> EventFactory:
         """The same seed for every scenario, so each drains exactly the same backlog."""
-        return EventFactory(f"{self.run_id}{slug}", self.params.seed)
+        run_id, seed = f"{self.run_id}{scenario.slug}", self.params.seed
+        if scenario.kind == "stateful":
+            return StatefulFactory(run_id, seed, self.group_space())
+        return EventFactory(run_id, seed)
+
+    def group_space(self) -> GroupSpace:
+        return GroupSpace(plan_rules(self.params.stateful_rules), self.params.stateful_groups)
 
 
 def _every(fraction: float) -> int:
@@ -77,7 +95,7 @@ async def run_passthrough(ctx: RunContext, scenario: Scenario) -> ScenarioResult
     inputs = settings.input_topics()
     output = settings.topic("bench.passthrough.out")
     await ctx.probe.create([*inputs.values(), output], ctx.params.partitions)
-    factory = ctx.factory(scenario.slug)
+    factory = ctx.factory(scenario)
     await _preload(ctx, scenario, inputs, factory)
     group = ctx.app_id(scenario.slug)
     argv = python_argv(
@@ -95,20 +113,25 @@ async def run_passthrough(ctx: RunContext, scenario: Scenario) -> ScenarioResult
 
     await child.start()
     try:
-        await _measure(ctx, scenario, result, child, poll, group, in_tps)
+        await _measure(ctx, scenario, result, child, poll, group, in_tps, ctx.params.events)
         every = 1  # every passthrough event is measured
         run = LatencyRun(ctx.bootstrap, inputs, out_tps, factory, passthrough_event, every, "lat")
-        await _latency(ctx, scenario, result, run)
+        await _latency(ctx, scenario, result, run, child)
     except Exception as exc:  # one broken scenario must not lose the others' numbers
         result.error = f"{type(exc).__name__}: {exc}"
         result.worker_log = child.tail()
     finally:
+        result.peak_rss_mb = child.memory().peak_mb
         await child.stop()
     return result
 
 
 async def run_pipeline(ctx: RunContext, scenario: Scenario) -> ScenarioResult:
-    """One worker per scenario: drain first (it is idle then), then latency on the same worker."""
+    """One worker per scenario: drain first (it is idle then), then latency on the same worker.
+
+    A stateful scenario is complete when the window stage has handled every hit (not when
+    detection has read every event) and its matches have been dispatched.
+    """
     settings = _pipeline_settings(ctx, scenario)
     result = ScenarioResult(
         scenario.name,
@@ -116,6 +139,7 @@ async def run_pipeline(ctx: RunContext, scenario: Scenario) -> ScenarioResult:
         rules=0,
         generated_rules=scenario.generated_rules,
         expected_match_fraction=scenario.expected_match,
+        store=scenario.store,
     )
     try:
         result.rules = count_rules(settings.rules_path, ctx.router)
@@ -124,35 +148,163 @@ async def run_pipeline(ctx: RunContext, scenario: Scenario) -> ScenarioResult:
         return result
     await ensure_topics(settings, ctx.router)
     inputs = settings.input_topics()
-    factory = ctx.factory(scenario.slug)
-    await _preload(ctx, scenario, inputs, factory)
-    in_tps = await ctx.probe.partitions([*inputs.values(), settings.topic(settings.topic_candidates)])
+    factory = ctx.factory(scenario)
+    measured = scenario.events or ctx.params.events
+    n, warmup, hits_needed = measured, 0, 0
+    if isinstance(factory, StatefulFactory):
+        # One event per group first (untimed), so the timed part runs with every group in state.
+        warmup = factory.space.groups
+        n = warmup + measured
+        model = FiringModel(factory.space)
+        task = ctx.display.phase(f"{scenario.name}: generate {warmup:,} + {measured:,} events", None)
+        messages = stateful_backlog(factory, inputs, measured, "tp", model, warmup=True)
+        ctx.display.done(task, f"{model.hits:,} hits, {model.firings:,} must fire")
+        await _write_backlog(ctx, scenario, messages)
+        hits_needed = model.hits
+        result.expected_matches = model.firings
+        result.expected_match_fraction = round(model.firings / n, 5)
+    else:
+        await _preload(ctx, scenario, inputs, factory)
+    internal = [settings.topic(settings.topic_candidates), settings.topic(settings.topic_hits)]
+    in_tps = await ctx.probe.partitions([*inputs.values(), *internal])
     child = Child(
         worker_argv(ctx.tmp, ctx.profile_path(scenario.slug)),
         worker_env(settings),
         ctx.tmp / f"{scenario.slug}.log",
         ctx.tmp,
     )
-    n = ctx.params.events
+
+    last = Counters()
+
+    async def poll() -> tuple[float, bool]:
+        nonlocal last
+        c = await scrape(settings.web_port)
+        if c is None:
+            return 0.0, False
+        last = c
+        done = c.processed >= n and c.dispatched >= c.matched
+        if not hits_needed:
+            return c.processed, done
+        return _two_stage(c, n, hits_needed), done and c.window_hits >= hits_needed
+
+    def info() -> str:
+        return f"detect {last.processed:,.0f}, windows {last.window_hits:,.0f} hits" if hits_needed else ""
+
+    await child.start()
+    try:
+        await _measure(ctx, scenario, result, child, poll, settings.app_id, in_tps, n, info, warmup)
+        _add_counters(result, await scrape(settings.web_port), stateful=bool(hits_needed))
+        audit = await ctx.probe.partitions([settings.topic(settings.topic_audit)])
+        every = _every(ctx.params.probe_fraction)
+        run = LatencyRun(ctx.bootstrap, inputs, audit, factory, probe_alert_event, every, "lat")
+        await _latency(ctx, scenario, result, run, child)
+    except Exception as exc:  # one broken scenario must not lose the others' numbers
+        result.error = f"{type(exc).__name__}: {exc}"
+        result.worker_log = child.tail()
+    finally:
+        result.peak_rss_mb = child.memory().peak_mb
+        await child.stop()
+    return result
+
+
+def _two_stage(c: Counters, events: int, hits: int) -> float:
+    """Progress in events of a drain through detect and the window stage, which lags detect (in a
+    backlog Faust reads the input topics well ahead of the hits topic): the mean of the two, so
+    the clock starts with detect's first event and the rest of the drain is paced by both."""
+    return (min(c.processed, events) + min(c.window_hits, hits) * events / max(1, hits)) / 2
+
+
+class _MemoryWatch:
+    """The worker's RSS and group count as the drain goes; the peak comes from VmHWM."""
+
+    SAMPLE_EVERY = 5.0
+
+    def __init__(self, child: Child):
+        self.child = child
+        self.rss_start: float | None = None
+        self.rss: float | None = None
+        self.groups = 0.0
+        self.started: float | None = None
+        self.samples: list[tuple[float, float, float]] = []
+
+    def observe(self, c: Counters) -> None:
+        now = time.monotonic()
+        self.rss = self.child.memory().rss_mb
+        self.groups = c.window_groups
+        if c.processed == 0 and c.window_hits == 0:
+            self.rss_start = self.rss
+            return
+        if self.started is None:
+            self.started = now
+        last = self.samples[-1][0] if self.samples else -math.inf
+        at = now - self.started
+        if self.rss is not None and at - last >= self.SAMPLE_EVERY:
+            self.samples.append((round(at, 1), self.groups, self.rss))
+
+    def info(self) -> str:
+        rss = "?" if self.rss is None else f"{self.rss:,.0f}"
+        return f"{self.groups:,.0f} groups, RSS {rss} MB"
+
+
+async def run_groups(ctx: RunContext, scenario: Scenario) -> ScenarioResult:
+    """The memory scenario: one window per event, N groups, the worker's peak RSS."""
+    settings = _pipeline_settings(ctx, scenario)
+    n = scenario.events or 0
+    result = ScenarioResult(scenario.name, scenario.slug, rules=0, generated_rules=0, store=scenario.store)
+    result.expected_matches = 0
+    result.expected_match_fraction = 0.0
+    try:
+        result.rules = count_rules(settings.rules_path, ctx.router)
+    except Exception as exc:
+        result.error = f"rules do not load: {exc}"
+        return result
+    await ensure_topics(settings, ctx.router)
+    inputs = settings.input_topics()
+    task = ctx.display.phase(f"{scenario.name}: preload {n:,} events, one group each", n)
+    await preload_chunks(ctx.bootstrap, unique_group_events(ctx.run_id, inputs, n), ctx.display, task)
+    ctx.display.done(task)
+    internal = [settings.topic(settings.topic_candidates), settings.topic(settings.topic_hits)]
+    in_tps = await ctx.probe.partitions([*inputs.values(), *internal])
+    child = Child(
+        worker_argv(ctx.tmp, ctx.profile_path(scenario.slug)),
+        worker_env(settings),
+        ctx.tmp / f"{scenario.slug}.log",
+        ctx.tmp,
+    )
+    watch = _MemoryWatch(child)
 
     async def poll() -> tuple[float, bool]:
         c = await scrape(settings.web_port)
         if c is None:
             return 0.0, False
-        return c.processed, c.processed >= n and c.dispatched >= c.matched
+        watch.observe(c)
+        return _two_stage(c, n, n), c.processed >= n and c.window_hits >= n
 
     await child.start()
     try:
-        await _measure(ctx, scenario, result, child, poll, settings.app_id, in_tps)
-        _add_counters(result, await scrape(settings.web_port))
-        audit = await ctx.probe.partitions([settings.topic(settings.topic_audit)])
-        every = _every(ctx.params.probe_fraction)
-        run = LatencyRun(ctx.bootstrap, inputs, audit, factory, probe_alert_event, every, "lat")
-        await _latency(ctx, scenario, result, run)
-    except Exception as exc:  # one broken scenario must not lose the others' numbers
+        await _measure(ctx, scenario, result, child, poll, settings.app_id, in_tps, n, watch.info)
+        c = await scrape(settings.web_port)
+        _add_counters(result, c, stateful=True)
+        mem = child.memory()
+        held = c.window_groups if c is not None else None
+        grown = None
+        if mem.peak_mb is not None and watch.rss_start is not None and held:
+            grown = round((mem.peak_mb - watch.rss_start) * 2**20 / held, 1)
+        result.memory = Memory(
+            groups_target=n,
+            groups_held=held,
+            peak_rss_mb=mem.peak_mb,
+            rss_end_mb=mem.rss_mb,
+            rss_start_mb=watch.rss_start,
+            bytes_per_group=grown,
+            store_disk_mb=tree_size_mb(settings.data_dir),
+            samples=watch.samples,
+        )
+    except Exception as exc:
         result.error = f"{type(exc).__name__}: {exc}"
         result.worker_log = child.tail()
     finally:
+        result.peak_rss_mb = child.memory().peak_mb
         await child.stop()
     return result
 
@@ -165,7 +317,7 @@ def _pipeline_settings(ctx: RunContext, scenario: Scenario) -> Settings:
             "app_id": ctx.app_id(scenario.slug),
             "topic_prefix": ctx.prefix(scenario.slug),
             "rules_path": list(scenario.rule_paths),
-            "store": "memory://",
+            "store": scenario.store,
             "data_dir": data_dir,
             "web_bind": "127.0.0.1",
             "web_port": free_port(),
@@ -177,7 +329,12 @@ def _pipeline_settings(ctx: RunContext, scenario: Scenario) -> Settings:
 async def _preload(
     ctx: RunContext, scenario: Scenario, inputs: dict[Family, str], factory: EventFactory
 ) -> None:
-    messages = backlog(factory, inputs, ctx.params.events, "tp")
+    await _write_backlog(ctx, scenario, backlog(factory, inputs, ctx.params.events, "tp"))
+
+
+async def _write_backlog(
+    ctx: RunContext, scenario: Scenario, messages: Sequence[tuple[str, bytes, bytes]]
+) -> None:
     task = ctx.display.phase(f"{scenario.name}: preload backlog", len(messages))
     await preload(ctx.bootstrap, messages, ctx.display, task)
     ctx.display.done(task)
@@ -191,29 +348,45 @@ async def _measure(
     poll: Poll,
     group: str,
     tps: Sequence[TopicPartition],
+    n: int,
+    info: Callable[[], str] | None = None,
+    warmup: int = 0,
 ) -> None:
-    n = ctx.params.events
-    task = ctx.display.phase(f"{scenario.name}: drain backlog", n)
-    deadline = time.monotonic() + ctx.params.worker_timeout
-    d = await drain(poll, n, deadline, child, ctx.display, task)
+    what = f"warm-up of {warmup:,}, then drain backlog" if warmup else "drain backlog"
+    task = ctx.display.phase(f"{scenario.name}: {what}", n)
+    # Long backlogs get time in proportion: a slow but progressing worker is a result, not a hang.
+    deadline = time.monotonic() + ctx.params.worker_timeout + n / 100.0
+    d = await drain(poll, n, deadline, child, ctx.display, task, info, start_after=warmup)
     result.throughput = throughput_of(n, d)
+    if warmup:
+        result.throughput.events, result.throughput.warmup_events = n - warmup, warmup
     ctx.display.done(task, f"{result.throughput.events_per_s:,.0f} ev/s")
     result.throughput.committed_drain_s = await wait_committed(ctx.probe, group, tps, d.started, 30.0)
 
 
-def _add_counters(result: ScenarioResult, c: Counters | None) -> None:
+def _add_counters(result: ScenarioResult, c: Counters | None, stateful: bool = False) -> None:
     t = result.throughput
     if c is None or t is None:
         return
     t.matched, t.alerts, t.eval_errors = c.matched, c.alerts, c.eval_errors
-    t.match_fraction = round(c.matched / t.events, 5) if t.events else None
+    drained = t.events + (t.warmup_events or 0)  # the counters cover the warm-up too
+    t.match_fraction = round(c.matched / drained, 5) if drained else None
+    if stateful:
+        t.window_hits = dict(sorted(c.window_outcomes.items()))
+        t.window_groups = c.window_groups
 
 
-async def _latency(ctx: RunContext, scenario: Scenario, result: ScenarioResult, run: LatencyRun) -> None:
+async def _latency(
+    ctx: RunContext, scenario: Scenario, result: ScenarioResult, run: LatencyRun, child: Child
+) -> None:
     p = ctx.params
     total = int(p.rate * p.duration)
     task = ctx.display.phase(f"{scenario.name}: latency at {p.rate:g} ev/s", total)
+    before, started = cpu_sample(child.pid), time.monotonic()
     result.latency = await run.run(p.rate, p.duration, p.settle, ctx.display, task)
+    after, elapsed = cpu_sample(child.pid), time.monotonic() - started
+    if before.process is not None and after.process is not None and elapsed > 0:
+        result.latency.process_cpu_util = round((after.process - before.process) / elapsed, 3)
     result.saturated = _saturated(result, p.rate)
     lat = result.latency
     ctx.display.done(task, f"p99 {lat.p99_ms} ms ({lat.received}/{lat.tracked})")
@@ -224,7 +397,7 @@ def plan(params: BenchParams, tmp: Path, router: Router) -> list[Scenario]:
     probe = write_pack(tmp / "packs" / "probe" / "probe.yaml", probe_pack())
     out: list[Scenario] = []
     if params.passthrough:
-        out.append(Scenario("passthrough", "passthrough"))
+        out.append(Scenario("passthrough", "passthrough", kind="passthrough"))
     if params.shipped and SHIPPED_PACKS.is_dir() and pack_files([SHIPPED_PACKS]):
         out.append(Scenario("shipped packs", "shipped", (SHIPPED_PACKS, probe.parent)))
     for count in params.rule_counts:
@@ -235,7 +408,53 @@ def plan(params: BenchParams, tmp: Path, router: Router) -> list[Scenario]:
                 f"generated {count}", f"gen{count}", (path.parent, probe.parent), count, round(expected, 5)
             )
         )
+    if params.stateful:
+        n = params.stateful_rules
+        rules = plan_rules(n)
+        path = write_pack(tmp / "packs" / f"st{n}" / f"stateful-{n}.yaml", stateful_pack(rules, router))
+        st_probe = write_pack(tmp / "packs" / "probe-st" / "probe.yaml", stateful_probe_pack())
+        out.append(
+            Scenario(
+                f"stateful {n}, {short_count(params.stateful_groups)} groups",
+                f"stateful{n}",
+                (path.parent, st_probe.parent),
+                n,
+                kind="stateful",
+                store="rocksdb://",
+                events=params.stateful_events,
+            )
+        )
+    if params.groups:
+        path = write_pack(tmp / "packs" / "groups" / "groups.yaml", groups_pack())
+        label = short_count(params.groups)
+        out.append(
+            Scenario(
+                f"{label} groups (memory)",
+                f"groups{label}",
+                (path.parent,),
+                kind="groups",
+                store="rocksdb://",
+                events=params.groups,
+            )
+        )
     return out
+
+
+def short_count(n: int) -> str:
+    """1000000 -> '1m', 100000 -> '100k', 2500 -> '2500': for scenario names and slugs."""
+    if n >= 1_000_000 and n % 1_000_000 == 0:
+        return f"{n // 1_000_000}m"
+    if n >= 1000 and n % 1000 == 0:
+        return f"{n // 1000}k"
+    return str(n)
+
+
+_RUNNERS = {
+    "passthrough": run_passthrough,
+    "pipeline": run_pipeline,
+    "stateful": run_pipeline,
+    "groups": run_groups,
+}
 
 
 async def run_bench(
@@ -252,8 +471,7 @@ async def run_bench(
         ctx = RunContext(bootstrap, params, display, probe, tmp, run_id, base, router)
         try:
             for scenario in plan(params, tmp, router):
-                runner = run_passthrough if scenario.is_passthrough else run_pipeline
-                results.append(await runner(ctx, scenario))
+                results.append(await _RUNNERS[scenario.kind](ctx, scenario))
         finally:
             if not started_broker:  # a throwaway broker is deleted whole; a shared one is tidied
                 with contextlib.suppress(Exception):

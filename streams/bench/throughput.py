@@ -58,29 +58,44 @@ class Drain:
 Poll = Callable[[], Awaitable[tuple[float, bool]]]
 
 
-def _next_poll(first: tuple[float, float, CpuSample] | None, count: float, n: int, now: float) -> float:
-    """Poll often only at the two ends: a worker /metrics scrape costs the worker CPU time."""
-    if first is None or count <= first[1]:
+def _next_poll(ref: tuple[float, float] | None, count: float, target: float, now: float) -> float:
+    """Poll often only near the marks (the start, the end): a worker /metrics scrape costs the
+    worker CPU time. ``ref`` is (time, count) of the first progress seen."""
+    if ref is None or count <= ref[1]:
         return POLL_SECONDS
-    rate = (count - first[1]) / max(1e-6, now - first[0])
-    eta = (n - count) / rate
+    rate = (count - ref[1]) / max(1e-6, now - ref[0])
+    eta = (target - count) / rate
     return min(1.0, max(0.1, eta / 3.0))
 
 
-async def drain(poll: Poll, n: int, deadline: float, child: Child, display: Display, task: int) -> Drain:
+async def drain(
+    poll: Poll,
+    n: int,
+    deadline: float,
+    child: Child,
+    display: Display,
+    task: int,
+    info: Callable[[], str] | None = None,
+    start_after: float = 0.0,
+) -> Drain:
     """Time from the first poll showing progress to the first showing everything processed.
 
     Throughput is then (n - count at the first progress) / elapsed, so the unknown moment the
-    first event was taken inside the first interval does not bias the result.
+    first event was taken inside the first interval does not bias the result. With
+    ``start_after`` the clock starts only once the count passes it: the events before are a
+    warm-up (state the measured part finds in place), not timed.
     """
     launched = time.monotonic()
     first: tuple[float, float, CpuSample] | None = None
+    warm: tuple[float, float] | None = None
     samples: list[tuple[float, float]] = []
     while True:
         count, complete = await poll()
         now = time.monotonic()
-        display.update(task, count)
-        if first is None and count > 0:
+        display.update(task, count, info() if info is not None else "")
+        if warm is None and count > 0:
+            warm = (now, count)
+        if first is None and count > start_after:
             first = (now, count, cpu_sample(child.pid))
         if first is not None:
             samples.append((round(now - first[0], 3), count))
@@ -92,7 +107,8 @@ async def drain(poll: Poll, n: int, deadline: float, child: Child, display: Disp
             raise TimeoutError(f"processed {count:.0f} of {n} events before the deadline")
         if not child.alive():
             raise RuntimeError("the measured process exited")
-        await asyncio.sleep(_next_poll(first, count, n, now))
+        ref = (first[0], first[1]) if first is not None else warm
+        await asyncio.sleep(_next_poll(ref, count, n if first is not None else start_after, now))
 
 
 def throughput_of(n: int, d: Drain) -> Throughput:
