@@ -234,12 +234,12 @@ class _Replay:
             if kind == 0:
                 self._act(self.actions.pop(0), at)
             elif kind == 1:
-                before = self.states[fp]
-                decision = self.dispatcher.tick(before, tick_at, self.world)
+                held = self.states[fp]
+                decision = self.dispatcher.tick(held, tick_at, self.world)
                 self._apply(decision, fp, at)
-                if decision.state is before and self.dispatcher.next_due(before) <= tick_at:
+                if decision.state is held and self.dispatcher.next_due(held) <= tick_at:
                     raise RuntimeError(
-                        f"alert {before.alert_id} is due at {tick_at} but its tick changes nothing"
+                        f"alert {held.alert_id} is due at {tick_at} but its tick changes nothing"
                     )
             else:
                 rule_id, w = self.windows[fp]
