@@ -9,6 +9,8 @@ exactly when a group is due (an absence firing, an idle group expiring).
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -161,6 +163,10 @@ class _Replay:
         self.states: dict[str, AlertState] = {}
         self.windows: dict[str, tuple[str, GroupWindow]] = {}
         self.actions: list[CaseAction] = []
+        self._heap: list[tuple[float, int, int, str]] = []
+        self._when: dict[tuple[int, str], float] = {}
+        self._order: dict[tuple[int, str], int] = {}
+        self._counter = itertools.count()
 
     def now(self) -> datetime:
         return self.start + timedelta(seconds=max(self.clock, 0.0))
@@ -171,6 +177,7 @@ class _Replay:
         else:
             self.states[fp] = decision.state
             self.result.final_counts[decision.state.alert_id] = decision.state.count
+        self._schedule(1, fp)
         for notice in decision.notices:
             self.result.notices.append(Notice(at, notice.alert))
         for effect in decision.effects:
@@ -193,20 +200,42 @@ class _Replay:
         fp = cand.fingerprint
         self._apply(self.dispatcher.handle(self.states.get(fp), cand, self.now(), self.world), fp, at)
 
+    def _schedule(self, kind: int, key: str) -> None:
+        """Record when an alert (kind 1) or a window (kind 2) is next due, after it changed.
+
+        A heap keeps this O(log n) per change instead of a scan of every group per event; ties go
+        to the group seen first, as the scan did.
+        """
+        slot = (kind, key)
+        if kind == 1:
+            state = self.states.get(key)
+            when = None if state is None else self.dispatcher.next_due(state).timestamp()
+        else:
+            held = self.windows.get(key)
+            when = None if held is None else self.stage.next_due(held[0], held[1])
+        if when is None:
+            self._when.pop(slot, None)
+            self._order.pop(slot, None)
+            return
+        order = self._order.setdefault(slot, next(self._counter))
+        self._when[slot] = when
+        heapq.heappush(self._heap, (when, kind, order, key))
+
     def _due(self) -> tuple[float, int, str] | None:
         """The earliest thing the clock must do: (time, kind, key); actions first at equal times."""
+        while self._heap:
+            when, kind, _, key = self._heap[0]
+            if self._when.get((kind, key)) == when:
+                break
+            heapq.heappop(self._heap)
         best: tuple[float, int, str] | None = None
-        base = self.start.timestamp()
+        if self._heap:
+            when, kind, _, key = self._heap[0]
+            best = (when, kind, key)
         if self.actions:
-            best = (base + self.actions[0].at, 0, "")
-        for fp, state in self.states.items():
-            when = (1, self.dispatcher.next_due(state).timestamp(), fp)
-            if best is None or (when[1], when[0]) < (best[0], best[1]):
-                best = (when[1], 1, fp)
-        for fp, (rule_id, w) in self.windows.items():
-            t = self.stage.next_due(rule_id, w)
-            if t is not None and (best is None or (t, 2) < (best[0], best[1])):
-                best = (t, 2, fp)
+            at = self.start.timestamp() + self.actions[0].at
+            if best is None or at <= best[0]:
+                best = (at, 0, "")
         return best
 
     def advance(self, offset: float, before: bool = False) -> None:
@@ -246,6 +275,7 @@ class _Replay:
                 res = self.stage.on_tick(w, Tick(rule_id=rule_id, fingerprint=fp, now=tick_at))
                 if res.state is None:
                     del self.windows[fp]
+                self._schedule(2, fp)
                 if res.candidate is not None:
                     self.dispatch(res.candidate, at)
         self.clock = max(self.clock, offset)
@@ -301,6 +331,7 @@ class _Replay:
                 self.windows.pop(hit.fingerprint, None)
             else:
                 self.windows[hit.fingerprint] = (hit.rule_id, res.state)
+            self._schedule(2, hit.fingerprint)
             if res.candidate is not None:
                 self.dispatch(res.candidate, at)
 
