@@ -63,6 +63,10 @@ class Counters:
     eval_errors: float = 0.0
     window_outcomes: dict[str, float] = field(default_factory=dict)
     window_groups: float = 0.0
+    received: dict[str, float] = field(default_factory=dict)
+    """Faust's messages received per topic (by the consumer, before any agent handles them)."""
+    in_flight: float = 0.0
+    """Faust's active messages: received but not yet acknowledged by their agent."""
 
     @property
     def dispatched(self) -> float:
@@ -83,12 +87,14 @@ _COUNTER_OF = {
 
 
 _OUTCOME = re.compile(r'outcome="([^"]*)"')
+_TOPIC = re.compile(r'topic="([^"]*)"')
 
 
 def parse_counters(text: str) -> Counters:
     sums = dict.fromkeys(("processed", "matched", "alerts", "suppressed", "eval_errors"), 0.0)
     outcomes: dict[str, float] = {}
-    groups = 0.0
+    received: dict[str, float] = {}
+    groups = in_flight = 0.0
     for line in text.splitlines():
         if not line or line.startswith("#"):
             continue
@@ -104,7 +110,15 @@ def parse_counters(text: str) -> Counters:
             outcomes[outcome] = outcomes.get(outcome, 0.0) + float(value)
         elif name == "riskstream_window_groups":
             groups = float(value)
-    return Counters(**sums, window_outcomes=outcomes, window_groups=groups)
+        elif name == "faust_messages_received_per_topic_total":
+            found = _TOPIC.search(series)
+            if found:
+                received[found.group(1)] = float(value)
+        elif name == "faust_active_messages":
+            in_flight = float(value)
+    return Counters(
+        **sums, window_outcomes=outcomes, window_groups=groups, received=received, in_flight=in_flight
+    )
 
 
 def _get(url: str) -> str:

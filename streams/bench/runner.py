@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import math
 import os
@@ -151,22 +152,26 @@ async def run_pipeline(ctx: RunContext, scenario: Scenario) -> ScenarioResult:
     factory = ctx.factory(scenario)
     measured = scenario.events or ctx.params.events
     n, warmup, hits_needed = measured, 0, 0
+    timed: list[tuple[str, bytes, bytes]] = []
     if isinstance(factory, StatefulFactory):
-        # One event per group first (untimed), so the timed part runs with every group in state.
+        # One event per group first, drained untimed, so the timed part finds every group in state.
         warmup = factory.space.groups
         n = warmup + measured
         model = FiringModel(factory.space)
         task = ctx.display.phase(f"{scenario.name}: generate {warmup:,} + {measured:,} events", None)
         messages = stateful_backlog(factory, inputs, measured, "tp", model, warmup=True)
         ctx.display.done(task, f"{model.hits:,} hits, {model.firings:,} must fire")
-        await _write_backlog(ctx, scenario, messages)
+        timed = messages[warmup:]
+        await _write_backlog(ctx, scenario, messages[:warmup], "preload warm-up, one event per group")
         hits_needed = model.hits
         result.expected_matches = model.firings
         result.expected_match_fraction = round(model.firings / n, 5)
     else:
         await _preload(ctx, scenario, inputs, factory)
-    internal = [settings.topic(settings.topic_candidates), settings.topic(settings.topic_hits)]
+    candidates = settings.topic(settings.topic_candidates)
+    internal = [candidates, settings.topic(settings.topic_hits)]
     in_tps = await ctx.probe.partitions([*inputs.values(), *internal])
+    candidate_tps = await ctx.probe.partitions([candidates])
     child = Child(
         worker_argv(ctx.tmp, ctx.profile_path(scenario.slug)),
         worker_env(settings),
@@ -182,16 +187,24 @@ async def run_pipeline(ctx: RunContext, scenario: Scenario) -> ScenarioResult:
         if c is None:
             return 0.0, False
         last = c
-        done = c.processed >= n and c.dispatched >= c.matched
-        if not hits_needed:
-            return c.processed, done
-        return _two_stage(c, n, hits_needed), done and c.window_hits >= hits_needed
+        done = c.processed >= n and c.window_hits >= hits_needed
+        if done:
+            # Dispatch is done when it has taken and acknowledged all that detect and the window
+            # stage wrote for it (counting its decisions would miss notices storm control withholds).
+            written = await ctx.probe.end_total(candidate_tps)
+            done = c.received.get(candidates, 0.0) >= written and c.in_flight == 0
+        count = _two_stage(c, n, hits_needed) if hits_needed else c.processed
+        return count, done
 
     def info() -> str:
         return f"detect {last.processed:,.0f}, windows {last.window_hits:,.0f} hits" if hits_needed else ""
 
     await child.start()
     try:
+        if warmup:
+            await _warm_up(ctx, scenario, child, poll, warmup, info)
+            # Written while the worker runs: it starts on the first of these, so the clock does too.
+            await _write_backlog(ctx, scenario, timed, "preload timed backlog")
         await _measure(ctx, scenario, result, child, poll, settings.app_id, in_tps, n, info, warmup)
         _add_counters(result, await scrape(settings.web_port), stateful=bool(hits_needed))
         audit = await ctx.probe.partitions([settings.topic(settings.topic_audit)])
@@ -208,10 +221,28 @@ async def run_pipeline(ctx: RunContext, scenario: Scenario) -> ScenarioResult:
 
 
 def _two_stage(c: Counters, events: int, hits: int) -> float:
-    """Progress in events of a drain through detect and the window stage, which lags detect (in a
-    backlog Faust reads the input topics well ahead of the hits topic): the mean of the two, so
-    the clock starts with detect's first event and the rest of the drain is paced by both."""
+    """Progress in events of a drain through detect and the window stage, which lags detect (with
+    a backlog, Faust reads the input topics far ahead of the hits topic): the mean of the two."""
     return (min(c.processed, events) + min(c.window_hits, hits) * events / max(1, hits)) / 2
+
+
+async def _warm_up(
+    ctx: RunContext, scenario: Scenario, child: Child, poll: Poll, events: int, info: Callable[[], str]
+) -> None:
+    """Drain the warm-up backlog (untimed) until both stages have handled all of it."""
+    task = ctx.display.phase(f"{scenario.name}: warm-up, {events:,} groups into window state", events)
+    deadline = time.monotonic() + ctx.params.worker_timeout + events / 100.0
+    while True:
+        count, _ = await poll()
+        ctx.display.update(task, min(count, events), info())
+        if count >= events:
+            break
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"warm-up: {count:.0f} of {events} events through both stages")
+        if not child.alive():
+            raise RuntimeError("the measured process exited")
+        await asyncio.sleep(1.0)
+    ctx.display.done(task, info())
 
 
 class _MemoryWatch:
@@ -333,9 +364,12 @@ async def _preload(
 
 
 async def _write_backlog(
-    ctx: RunContext, scenario: Scenario, messages: Sequence[tuple[str, bytes, bytes]]
+    ctx: RunContext,
+    scenario: Scenario,
+    messages: Sequence[tuple[str, bytes, bytes]],
+    what: str = "preload backlog",
 ) -> None:
-    task = ctx.display.phase(f"{scenario.name}: preload backlog", len(messages))
+    task = ctx.display.phase(f"{scenario.name}: {what}", len(messages))
     await preload(ctx.bootstrap, messages, ctx.display, task)
     ctx.display.done(task)
 
@@ -352,7 +386,7 @@ async def _measure(
     info: Callable[[], str] | None = None,
     warmup: int = 0,
 ) -> None:
-    what = f"warm-up of {warmup:,}, then drain backlog" if warmup else "drain backlog"
+    what = f"drain {n - warmup:,} timed events" if warmup else "drain backlog"
     task = ctx.display.phase(f"{scenario.name}: {what}", n)
     # Long backlogs get time in proportion: a slow but progressing worker is a result, not a hang.
     deadline = time.monotonic() + ctx.params.worker_timeout + n / 100.0

@@ -202,11 +202,14 @@ def test_window_metrics_are_read_from_the_worker_page() -> None:
             'riskstream_window_hits_total{outcome="late",rule="a"} 1.0',
             "riskstream_window_groups 42.0",
             'riskstream_events_total{family="sensor",outcome="valid"} 11.0',
+            'faust_messages_received_per_topic_total{topic="p.riskstream.candidates"} 5.0',
+            "faust_active_messages 2.0",
         ]
     )
     c = parse_counters(text)
     assert c.window_outcomes == {"counted": 10.0, "late": 1.0}
     assert (c.window_hits, c.window_groups, c.processed) == (11.0, 42.0, 11.0)
+    assert (c.received, c.in_flight) == ({"p.riskstream.candidates": 5.0}, 2.0)
 
 
 def test_process_memory_from_proc_status() -> None:
