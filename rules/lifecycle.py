@@ -17,76 +17,38 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
-
+from rules.alert_state import (
+    MAX_STORM_GROUPS,
+    RESOLVED_RETENTION,
+    STORM_GROUP,
+    AlertState,
+    active_entry,
+    route_input,
+    storm_fingerprint,
+)
 from rules.alerts import (
     MAX_EVIDENCE,
     Alert,
     AlertCandidate,
     Change,
     InhibitedNote,
-    Status,
-    StormSummary,
     alert_id,
-    fingerprint,
 )
-from rules.durations import format_duration
-from rules.model import Tier
-from rules.routing import RouteInput, Router
+from rules.notices import build_alert, suppressor
+from rules.routing import Router
 from rules.world import ActiveAlert, World
 
-RESOLVED_RETENTION = 3600.0
-"""A resolved alert's state is kept this long (clock), so a late redelivery is still recognised."""
-MAX_STORM_GROUPS = 200
-STORM_GROUP = "storm"
-
-
-class AlertState(BaseModel):
-    """What dispatch remembers about one fingerprint between messages."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    alert_id: str
-    opened_by: str
-    candidate: AlertCandidate
-    """The latest match: what notices made without one (ticks) describe."""
-    tier: Tier
-    status: Status = "firing"
-    first_seen: AwareDatetime
-    last_seen: AwareDatetime
-    notified_at: AwareDatetime
-    """Event time of the last notice, for the repeat interval."""
-    opened_clock: AwareDatetime
-    """Clock time the alert opened (storm control counts these)."""
-    told_clock: AwareDatetime | None = None
-    """Clock time agencies first heard of it: escalation counts from here."""
-    """Clock time the alert opened, for escalation."""
-    count: int
-    notice_seq: int
-    evidence: tuple[str, ...]
-    lower_since: AwareDatetime | None = None
-    lower_tier: Tier | None = None
-    escalation: int = 0
-    escalated_because: dict[str, str] = {}
-    tier_floor: Tier | None = None
-    """The tier escalation raised it to: later matches at a lower tier do not take it below."""
-    heard: dict[str, str] = {}
-    """Agencies a notice was delivered to, with why: they hear how it goes down and how it ends."""
-    acked_by: str | None = None
-    acked_at: AwareDatetime | None = None
-    ack_note: str | None = None
-    resolved_clock: AwareDatetime | None = None
-    withheld: str | None = None
-    """Why the last notice was held back from agencies (None: it was delivered)."""
-    delivered: bool = False
-    storm_held: bool = False
-    inhibited: tuple[str, ...] = ()
-    inhibited_count: int = 0
-    storm_members: dict[str, int] = {}
-
-    @property
-    def open(self) -> bool:
-        return self.status != "resolved"
+__all__ = [
+    "RESOLVED_RETENTION",
+    "STORM_GROUP",
+    "AlertState",
+    "Decision",
+    "Dispatcher",
+    "Forward",
+    "Notice",
+    "Publish",
+    "storm_fingerprint",
+]
 
 
 @dataclass(frozen=True)
@@ -135,27 +97,6 @@ class Decision:
 def _evidence(old: tuple[str, ...], c: AlertCandidate) -> tuple[str, ...]:
     new = [e for e in (*c.evidence, c.event_id) if e not in old]
     return (*old, *dict.fromkeys(new))[-MAX_EVIDENCE:]
-
-
-def _route_input(c: AlertCandidate, tier: Tier) -> RouteInput:
-    loc = c.location
-    return RouteInput(
-        c.rule_id,
-        c.route,
-        c.risk,
-        tier,
-        c.family,
-        c.kind,
-        loc.district,
-        loc.grid,
-        loc.city,
-        loc.street,
-        loc.community,
-    )
-
-
-def storm_fingerprint(rule_id: str) -> str:
-    return fingerprint(rule_id, f"*{STORM_GROUP}*")
 
 
 class Dispatcher:
@@ -227,7 +168,7 @@ class Dispatcher:
         step = self._escalation_due(state, now)
         if step:
             return self._escalate(state, now, world, step)
-        if state.withheld and not state.storm_held and self._suppressor(state, c, now, world) is None:
+        if state.withheld and not state.storm_held and suppressor(self.router, state, c, now, world) is None:
             out = Decision(state, reason="released")
             self._notify(out, state, c, now, world, "released")
             return out
@@ -252,7 +193,7 @@ class Dispatcher:
         due = state.last_seen + timedelta(seconds=state.candidate.cooldown)
         if state.candidate.until_resolved:
             due = datetime.max.replace(tzinfo=UTC)
-        found = self.router.escalation_policy(_route_input(state.candidate, state.tier))
+        found = self.router.escalation_policy(route_input(state.candidate, state.tier))
         told = state.told_clock
         waiting = state.acked_by is None and state.withheld is None
         if found is not None and told is not None and waiting and state.escalation < found[1].steps:
@@ -331,7 +272,7 @@ class Dispatcher:
         if change is None and c.event_time >= state.notified_at + timedelta(seconds=c.repeat_interval):
             change = "repeat"
         held = change is None and state.withheld is not None and not state.storm_held
-        if held and self._suppressor(merged, c, now, world) is None:
+        if held and suppressor(self.router, merged, c, now, world) is None:
             change = "released"
         if change is None:
             out.state, out.reason = merged, "in_cooldown"
@@ -368,7 +309,7 @@ class Dispatcher:
         """Nobody can acknowledge what nobody was told: a withheld alert does not escalate."""
         if state.acked_by is not None or state.withheld is not None:
             return 0
-        found = self.router.escalation_policy(_route_input(state.candidate, state.tier))
+        found = self.router.escalation_policy(route_input(state.candidate, state.tier))
         if found is None:
             return 0
         policy = found[1]
@@ -379,9 +320,9 @@ class Dispatcher:
         return step
 
     def _escalate(self, state: AlertState, now: datetime, world: World, step: int) -> Decision:
-        base = _route_input(state.candidate, state.tier)
+        base = route_input(state.candidate, state.tier)
         added, _ = self.router.escalation_step(base, step)
-        _, raised = self.router.escalation_step(_route_input(state.candidate, state.tier), 1)
+        _, raised = self.router.escalation_step(route_input(state.candidate, state.tier), 1)
         tier = raised if raised.rank > state.tier.rank else state.tier
         up = state.model_copy(
             update={
@@ -398,67 +339,6 @@ class Dispatcher:
 
     # -- notices ----------------------------------------------------------------------------
 
-    def _active(self, s: AlertState) -> ActiveAlert:
-        c, loc = s.candidate, s.candidate.location
-        return ActiveAlert(
-            fingerprint=c.fingerprint,
-            alert_id=s.alert_id,
-            rule_id=c.rule_id,
-            risk=c.risk,
-            tier=s.tier,
-            family=c.family,
-            kind=c.kind,
-            place=(loc.city, loc.district, loc.street, loc.community, loc.grid),
-            opened_at=s.opened_clock,
-            withheld=s.withheld is not None,
-            storm=c.group_key == STORM_GROUP,
-        )
-
-    def _suppressor(
-        self, s: AlertState, c: AlertCandidate, now: datetime, world: World
-    ) -> tuple[str, InhibitedNote | None] | None:
-        """Why a notice of this alert must be withheld now, if it must."""
-        if s.storm_held:
-            return f"storm control: {c.rule_id} fired for many groups at once", None
-        silence = world.silences.matching(self._labels(s, c), now)
-        if silence is not None:
-            return silence.describe(), None
-        if self.router.spec.inhibit:
-            found = world.active.inhibitor(self._active(s), self.router.spec.inhibit)
-            if found is not None:
-                src, rule = found
-                note = InhibitedNote(
-                    fingerprint=src.fingerprint, alert_id=s.alert_id, rule_id=c.rule_id, group_key=c.group_key
-                )
-                return (
-                    f"inhibited by {src.tier.label} alert {src.alert_id} ({src.rule_id}) under '{rule.name}'",
-                    note,
-                )
-        return None
-
-    def _labels(self, s: AlertState, c: AlertCandidate) -> dict[str, str]:
-        loc = c.location
-        labels = {
-            "rule": c.rule_id,
-            "risk": c.risk.value,
-            "tier": s.tier.value,
-            "family": c.family.value,
-            "kind": c.kind,
-            **{
-                lv: v
-                for lv, v in (
-                    ("city", loc.city),
-                    ("district", loc.district),
-                    ("street", loc.street),
-                    ("community", loc.community),
-                    ("grid", loc.grid),
-                )
-                if v
-            },
-        }
-        labels.update(c.group)
-        return labels
-
     def _notify(
         self, out: Decision, s: AlertState, c: AlertCandidate, now: datetime, world: World, change: Change
     ) -> AlertState:
@@ -467,7 +347,7 @@ class Dispatcher:
             # Whoever heard the alert hears how it ended; if nobody did, nobody hears this either.
             withheld = None if s.delivered else s.withheld
         else:
-            found = self._suppressor(s, c, now, world)
+            found = suppressor(self.router, s, c, now, world)
             if found is not None:
                 withheld, note = found
                 if note is not None and s.withheld != withheld:
@@ -481,7 +361,7 @@ class Dispatcher:
                 "told_clock": s.told_clock or (now if withheld is None else None),
             }
         )
-        alert = self._alert(s, c, now, change, withheld)
+        alert = build_alert(self.router, s, c, now, change, withheld)
         if withheld is None:
             heard = dict(s.heard)
             for agency, why in alert.routed_because.items():
@@ -491,69 +371,8 @@ class Dispatcher:
         out.notices.append(Notice(alert))
         if change not in ("resolved", "acknowledged"):
             # Every other notice may change what the index holds: tier, or whether it is withheld.
-            out.effects.append(Publish(c.fingerprint, self._active(s)))
+            out.effects.append(Publish(c.fingerprint, active_entry(s)))
         return s
-
-    def _alert(
-        self, s: AlertState, c: AlertCandidate, now: datetime, change: Change, withheld: str | None
-    ) -> Alert:
-        loc = c.location
-        routed = self.router.resolve(_route_input(c, s.tier))
-        for agency, why in s.escalated_because.items():
-            routed.setdefault(agency, why)
-        if change in ("tier_lowered", "acknowledged", "resolved"):
-            # Whoever heard it at a higher tier hears it come down, taken in hand, and end.
-            for agency, why in s.heard.items():
-                routed.setdefault(agency, why)
-        storm = None
-        if s.storm_members:
-            top = sorted(s.storm_members.items(), key=lambda kv: (-kv[1], kv[0]))
-            n = self.router.spec.storm.top if self.router.spec.storm else 10
-            storm = StormSummary(groups=len(top), top=top[:n])
-        summary = c.summary
-        if storm is not None:
-            summary = f"{c.title}: {storm.groups} groups within {self._storm_window()}"
-        return Alert(
-            alert_id=s.alert_id,
-            fingerprint=c.fingerprint,
-            status=s.status,
-            change=change,
-            notice_seq=s.notice_seq,
-            rule_id=c.rule_id,
-            rule_version=c.rule_version,
-            risk=c.risk,
-            tier=s.tier,
-            tier_level=s.tier.level,
-            title=c.title,
-            summary=summary,
-            action=c.action,
-            family=c.family,
-            kind=c.kind,
-            group=c.group,
-            group_key=c.group_key,
-            location=loc,
-            grid_path=loc.path(),
-            first_seen=s.first_seen,
-            last_seen=s.last_seen,
-            count=s.count,
-            window=c.window,
-            evidence=list(s.evidence),
-            agencies=list(routed),
-            routed_because=routed,
-            raised_at=now.astimezone(UTC),
-            escalation=s.escalation,
-            acknowledged_by=s.acked_by,
-            acknowledged_at=s.acked_at,
-            ack_note=s.ack_note,
-            inhibited=list(s.inhibited),
-            inhibited_count=s.inhibited_count,
-            storm=storm,
-            withheld_by=withheld,
-        )
-
-    def _storm_window(self) -> str:
-        storm = self.router.spec.storm
-        return format_duration(storm.within) if storm else "?"
 
     def _storm_candidate(self, c: AlertCandidate) -> AlertCandidate:
         return c.model_copy(
