@@ -226,7 +226,10 @@ class Dispatcher:
         storm = self.router.spec.storm
         if storm is not None and c.storm_member is None:
             since = now - timedelta(seconds=storm.within)
-            if world.active.opened_since(c.rule_id, since, exclude=c.fingerprint) >= storm.more_than:
+            opened = world.active.opened_since(
+                c.rule_id, since, exclude=c.fingerprint, enough=storm.more_than
+            )
+            if opened >= storm.more_than:
                 state = state.model_copy(update={"storm_held": True})
                 out.effects.append(Forward(self._storm_candidate(c)))
         return self._notify(out, state, c, now, world, "opened")

@@ -7,10 +7,11 @@ effects that dispatch returns for the caller to publish, so the core stays pure.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Literal, cast
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -56,14 +57,24 @@ class ActiveAlert(BaseModel):
         )
 
 
-def _contains(outer: tuple[str | None, ...], inner: tuple[str | None, ...]) -> bool:
-    """Every level the outer place names, the inner place names the same: same place or inside it."""
-    return all(o is None or o == i for o, i in zip(outer, inner, strict=True))
+Place = tuple[str | None, str | None, str | None, str | None, str | None]
+
+
+def _around(place: Place) -> Iterator[Place]:
+    """Every place that contains ``place`` (itself included): each level kept or left out."""
+    for mask in itertools.product((True, False), repeat=len(place)):
+        yield cast(Place, tuple(p if keep else None for p, keep in zip(place, mask, strict=True)))
 
 
 class ActiveIndex:
+    """Open alerts by fingerprint, also indexed by place and rule, since every notice asks."""
+
     def __init__(self, alerts: Iterable[ActiveAlert] = ()):
-        self._by_fp: dict[str, ActiveAlert] = {a.fingerprint: a for a in alerts}
+        self._by_fp: dict[str, ActiveAlert] = {}
+        self._by_place: dict[Place, dict[str, ActiveAlert]] = {}
+        self._by_rule: dict[str, dict[str, ActiveAlert]] = {}
+        for a in alerts:
+            self.put(a)
 
     def __iter__(self) -> Iterator[ActiveAlert]:
         return iter(self._by_fp.values())
@@ -72,10 +83,23 @@ class ActiveIndex:
         return len(self._by_fp)
 
     def put(self, alert: ActiveAlert) -> None:
+        self.drop(alert.fingerprint)
         self._by_fp[alert.fingerprint] = alert
+        self._by_place.setdefault(alert.place, {})[alert.fingerprint] = alert
+        self._by_rule.setdefault(alert.rule_id, {})[alert.fingerprint] = alert
 
     def drop(self, fingerprint: str) -> None:
-        self._by_fp.pop(fingerprint, None)
+        old = self._by_fp.pop(fingerprint, None)
+        if old is None:
+            return
+        here = self._by_place[old.place]
+        del here[fingerprint]
+        if not here:
+            del self._by_place[old.place]
+        mine = self._by_rule[old.rule_id]
+        del mine[fingerprint]
+        if not mine:
+            del self._by_rule[old.rule_id]
 
     def inhibitor(
         self, target: ActiveAlert, rules: Iterable[InhibitRule]
@@ -86,28 +110,34 @@ class ActiveIndex:
         for rule in rules:
             if not matches(rule.target, t_in):
                 continue
-            for src in self._by_fp.values():
-                if src.fingerprint == target.fingerprint or src.withheld or src.tier.rank <= target.tier.rank:
-                    continue
-                if not matches(rule.source, src.route_input()):
-                    continue
-                if any(getattr(src, _LABEL[k]) != getattr(target, _LABEL[k]) for k in rule.equal):
-                    continue
-                same = src.place == target.place
-                if rule.area == "same_grid" and not same:
-                    continue
-                if rule.area == "same_or_ancestor" and not _contains(src.place, target.place):
-                    continue
-                if best is None or src.tier.rank > best[0].tier.rank:
-                    best = (src, rule)
+            places = (
+                [target.place] if rule.area == "same_grid" else list(dict.fromkeys(_around(target.place)))
+            )
+            for place in places:
+                for src in self._by_place.get(place, {}).values():
+                    if (
+                        src.fingerprint == target.fingerprint
+                        or src.withheld
+                        or src.tier.rank <= target.tier.rank
+                    ):
+                        continue
+                    if not matches(rule.source, src.route_input()):
+                        continue
+                    if any(getattr(src, _LABEL[k]) != getattr(target, _LABEL[k]) for k in rule.equal):
+                        continue
+                    if best is None or src.tier.rank > best[0].tier.rank:
+                        best = (src, rule)
         return best
 
-    def opened_since(self, rule_id: str, since: datetime, exclude: str) -> int:
-        return sum(
-            1
-            for a in self._by_fp.values()
-            if a.rule_id == rule_id and not a.storm and a.fingerprint != exclude and a.opened_at >= since
-        )
+    def opened_since(self, rule_id: str, since: datetime, exclude: str, enough: int | None = None) -> int:
+        """Alerts of a rule opened since ``since`` (counting stops at ``enough``)."""
+        n = 0
+        for a in self._by_rule.get(rule_id, {}).values():
+            if not a.storm and a.fingerprint != exclude and a.opened_at >= since:
+                n += 1
+                if enough is not None and n >= enough:
+                    break
+        return n
 
 
 _LABEL = {"risk": "risk", "rule": "rule_id", "family": "family", "kind": "kind"}
