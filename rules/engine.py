@@ -60,6 +60,36 @@ def ladder_tier(rule: CompiledRule, activation: cel.Context, on_error: ErrorHook
     return None
 
 
+def make_candidate(
+    rule: CompiledRule,
+    tier: Tier,
+    fields: dict[str, Any],
+    group: dict[str, str],
+    key: str,
+    fp: str,
+    **about: Any,
+) -> AlertCandidate:
+    """A rule's candidate at a tier: what the rule says, plus ``about`` (event id, time, place, ...)."""
+    spec = rule.spec
+    return AlertCandidate(
+        rule_id=spec.id,
+        rule_version=spec.version,
+        risk=spec.risk,
+        tier=tier,
+        title=spec.title,
+        summary=rule.summary.render(fields),
+        action=spec.action,
+        group=group,
+        group_key=key,
+        fingerprint=fp,
+        route=tuple(spec.route),
+        cooldown=spec.cooldown,
+        repeat_interval=spec.repeat_interval,
+        tier_down_after=spec.tier_down_after,
+        **about,
+    )
+
+
 def group_of(rule: CompiledRule, fields: dict[str, Any]) -> tuple[dict[str, str], str, str]:
     """The group an event belongs to for a rule: values, canonical key and fingerprint."""
     group = {}
@@ -116,7 +146,23 @@ class Engine:
                 continue
             tier = ladder_tier(rule, activation, self._on_error)
             if tier is not None:
-                out.candidates.append(self._candidate(rule, tier, event, fields, ingested_at))
+                group, key, fp = group_of(rule, fields)
+                out.candidates.append(
+                    make_candidate(
+                        rule,
+                        tier,
+                        fields,
+                        group,
+                        key,
+                        fp,
+                        family=event.family,
+                        kind=event.kind,
+                        event_id=event.event_id,
+                        event_time=event.time,
+                        location=event.location,
+                        ingested_at=ingested_at,
+                    )
+                )
         return out
 
     def _hit(
@@ -131,11 +177,9 @@ class Engine:
         ok = rule.when is None or holds(rule.id, rule.when, activation, self._on_error)
         value: Any = None
         steps: tuple[int, ...] = ()
-        if isinstance(form, HoldsForm):
-            pass
-        elif not ok:
+        if not ok and not isinstance(form, HoldsForm):  # holds_for needs the events that break a run
             return None
-        elif isinstance(form, DistinctForm):
+        if isinstance(form, DistinctForm):
             value = lookup(fields, form.field)
             if value is None:
                 return None
@@ -169,38 +213,5 @@ class Engine:
             value=value,
             steps=steps,
             fields=fields,
-            ingested_at=ingested_at,
-        )
-
-    def _candidate(
-        self,
-        rule: CompiledRule,
-        tier: Tier,
-        event: EventBase,
-        fields: dict[str, Any],
-        ingested_at: float | None,
-    ) -> AlertCandidate:
-        group, key, fp = group_of(rule, fields)
-        spec = rule.spec
-        return AlertCandidate(
-            rule_id=spec.id,
-            rule_version=spec.version,
-            risk=spec.risk,
-            tier=tier,
-            title=spec.title,
-            summary=rule.summary.render(fields),
-            action=spec.action,
-            family=event.family,
-            kind=event.kind,
-            group=group,
-            group_key=key,
-            fingerprint=fp,
-            route=tuple(spec.route),
-            cooldown=spec.cooldown,
-            repeat_interval=spec.repeat_interval,
-            tier_down_after=spec.tier_down_after,
-            event_id=event.event_id,
-            event_time=event.time,
-            location=event.location,
             ingested_at=ingested_at,
         )

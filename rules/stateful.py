@@ -17,7 +17,7 @@ import cel
 from rules.alerts import AlertCandidate
 from rules.compiler import CompiledRule
 from rules.conditions import WINDOW
-from rules.engine import ErrorHook, ladder_tier
+from rules.engine import ErrorHook, ladder_tier, make_candidate
 from rules.forms import AbsenceForm
 from rules.hits import Hit, Tick
 from rules.model import Tier
@@ -93,24 +93,15 @@ class WindowStage:
             if firing.status != "resolved":
                 return None
             tier = rule.ladder[-1][0] if rule.ladder else Tier.blue
-        spec = rule.spec
-        return AlertCandidate(
-            rule_id=spec.id,
-            rule_version=spec.version,
-            risk=spec.risk,
-            tier=tier,
-            title=spec.title,
-            summary=rule.summary.render(fields),
-            action=spec.action,
+        return make_candidate(
+            rule,
+            tier,
+            fields,
+            hit.group,
+            hit.group_key,
+            hit.fingerprint,
             family=hit.family,
             kind=hit.kind,
-            group=hit.group,
-            group_key=hit.group_key,
-            fingerprint=hit.fingerprint,
-            route=tuple(spec.route),
-            cooldown=spec.cooldown,
-            repeat_interval=spec.repeat_interval,
-            tier_down_after=spec.tier_down_after,
             event_id=event_id,
             event_time=hit.event_time
             if firing.event_time == hit.event_time.timestamp()
