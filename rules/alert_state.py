@@ -33,7 +33,7 @@ class AlertState(BaseModel):
     opened_clock: AwareDatetime
     """Clock time the alert opened (storm control counts these)."""
     told_clock: AwareDatetime | None = None
-    """Clock time agencies first heard of it: escalation counts from here."""
+    """Clock time agencies first heard of it (None: never): escalation counts from here."""
     count: int
     notice_seq: int
     evidence: tuple[str, ...]
@@ -51,11 +51,15 @@ class AlertState(BaseModel):
     resolved_clock: AwareDatetime | None = None
     withheld: str | None = None
     """Why the last notice was held back from agencies (None: it was delivered)."""
-    delivered: bool = False
     storm_held: bool = False
     inhibited: tuple[str, ...] = ()
     inhibited_count: int = 0
     storm_members: dict[str, int] = {}
+
+    @property
+    def delivered(self) -> bool:
+        """Some notice of it reached agencies."""
+        return self.told_clock is not None
 
     @property
     def open(self) -> bool:

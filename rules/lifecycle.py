@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Literal
 
 from rules.alert_state import (
     MAX_STORM_GROUPS,
@@ -360,7 +359,6 @@ class Dispatcher:
                 "notice_seq": s.notice_seq + 1,
                 "notified_at": c.event_time if change != "resolved" else s.notified_at,
                 "withheld": withheld,
-                "delivered": s.delivered or withheld is None,
                 "told_clock": s.told_clock or (now if withheld is None else None),
             }
         )
@@ -388,20 +386,3 @@ class Dispatcher:
             }
         )
 
-
-Outcome = Literal[
-    "duplicate",
-    "opened",
-    "resolved_and_opened",
-    "in_cooldown",
-    "tier_raised",
-    "tier_lowered",
-    "repeat",
-    "released",
-    "resolved",
-    "nothing_to_resolve",
-    "acknowledged",
-    "escalated",
-    "waiting",
-    "forgotten",
-]

@@ -17,7 +17,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from rules.events import Family
 from rules.model import Risk, Tier
-from rules.routing import LEVELS, InhibitRule, RouteInput, matches
+from rules.routing import InhibitRule, RouteInput, matches
 from rules.silences import SilenceBook
 
 
@@ -141,7 +141,6 @@ class ActiveIndex:
 
 
 _LABEL = {"risk": "risk", "rule": "rule_id", "family": "family", "kind": "kind"}
-assert tuple(LEVELS) == ("city", "district", "street", "community", "grid")
 
 
 class Ack(BaseModel):
