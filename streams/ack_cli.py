@@ -30,8 +30,10 @@ def _post(alert_id: str, action: Literal["ack", "resolve"], by: str, note: str |
     except RiskstreamError as exc:
         err.print(f"[red]error[/red] {exc}")
         raise typer.Exit(1) from None
-    verb = "acknowledged" if action == "ack" else "resolved"
-    err.print(f"[green]{verb}[/green] {alert_id} by {by} (sent to {topic})")
+    err.print(
+        f"[green]{action} of {alert_id} by {by} sent[/green] to {topic}; the worker owning the alert "
+        "applies it within a tick and its agencies see it (an unknown or already resolved id changes nothing)"
+    )
 
 
 AlertId = Annotated[
