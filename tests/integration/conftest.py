@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.integration import harness
 from tests.integration.broker import kafka_broker
+
+LOG_LINES = 80
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -21,3 +24,28 @@ def bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     state: Path = tmp_path_factory.mktemp("kafka")
     with kafka_broker(state) as servers:
         yield servers
+
+
+FIRST_WORKER = pytest.StashKey[int]()
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    item.stash[FIRST_WORKER] = len(harness.started)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item) -> Generator[None, pytest.TestReport, None]:
+    """A failing integration test shows the log tail of each worker it used.
+
+    CI keeps only the test output; without the worker's own account (rebalances, recovery,
+    exceptions) a failure there cannot be explained afterwards. "Used" means still running (a
+    module's shared worker) or started by this test.
+    """
+    outcome = yield
+    report = outcome.get_result()
+    if not report.failed or "tests/integration/" not in str(item.fspath):
+        return
+    first = item.stash.get(FIRST_WORKER, len(harness.started))
+    for i, worker in enumerate(harness.started):
+        if i >= first or worker.running:
+            report.sections.append((f"worker log {worker.log_path}", worker.log_tail(LOG_LINES)))

@@ -19,6 +19,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 
 ROOT = Path(__file__).resolve().parents[2]
+started: list[Worker] = []
+"""Every worker started in this run, so a failing test can show their logs (see conftest)."""
 
 
 def free_port() -> int:
@@ -52,6 +54,7 @@ class Worker:
             stdout=self._log,  # type: ignore[arg-type]
             stderr=subprocess.STDOUT,
         )
+        started.append(self)
         self.wait_ready()
         return self
 
@@ -72,6 +75,10 @@ class Worker:
                 pass
             time.sleep(0.5)
         raise RuntimeError(f"worker not ready after {timeout}s:\n{self.log_tail()}")
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
 
     def metrics_text(self) -> str:
         url = f"http://127.0.0.1:{self.web_port}/metrics"
