@@ -153,7 +153,10 @@ PY
 }
 
 # probe HOST PORT [TIMEOUT]: a real Kafka round trip using only the stdlib.
-# ApiVersions v0 must answer error_code 0, then Metadata (v4..v8, non-flexible) must list >= 1 broker.
+# ApiVersions v0 must answer error_code 0, then Metadata (v4..v8, non-flexible) must list >= 1 broker,
+# then FindCoordinator (v1..v2) must name a group coordinator. The first FindCoordinator creates
+# __consumer_offsets; until it is loaded, the first worker's group join and commits meet
+# COORDINATOR_NOT_AVAILABLE, so "ready" waits for it rather than leaving that to the first worker.
 probe() {
   python3 - "$1" "$2" "${3:-3}" <<'PY'
 import socket, struct, sys
@@ -201,6 +204,15 @@ try:
             (_throttle, nbrokers) = struct.unpack(">ii", r[:8])
             if nbrokers < 1:
                 raise ValueError("metadata lists no brokers yet")
+        lo, hi = versions.get(10, (0, -1))         # FindCoordinator
+        v = min(hi, 2)
+        if v >= 1 and v >= lo:
+            group = b"riskstream-probe"
+            body = struct.pack(">h", len(group)) + group + struct.pack(">b", 0)  # key, key_type=group
+            r = call(s, 10, v, 3, body)
+            (_throttle, err) = struct.unpack(">ih", r[:6])
+            if err != 0:
+                raise ValueError("no group coordinator yet (error_code %d)" % err)
 except Exception as e:  # noqa: BLE001 - any failure means "not answering"
     print("probe %s:%d: %s" % (host, port, e), file=sys.stderr)
     sys.exit(1)
