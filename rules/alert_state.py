@@ -34,6 +34,8 @@ class AlertState(BaseModel):
     """Clock time the alert opened (storm control counts these)."""
     told_clock: AwareDatetime | None = None
     """Clock time agencies first heard of it (None: never): escalation counts from here."""
+    notified_clock: AwareDatetime | None = None
+    """Clock time of the last notice: an absence, which no match renews, repeats from here."""
     count: int
     notice_seq: int
     evidence: tuple[str, ...]

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from rules.conditions import Condition
 
 ABSENCE_FORGET = 7 * 86400.0
-"""A group silent this long (or twice its absent_for, if longer) is forgotten."""
+"""An absence group that has not fired is forgotten after this long idle (or twice its absent_for).
+
+In practice one fires first (after absent_for) and is then kept until it reports again."""
 
 
 @dataclass(frozen=True)

@@ -167,6 +167,10 @@ class Dispatcher:
         step = self._escalation_due(state, now)
         if step:
             return self._escalate(state, now, world, step)
+        if self._absence_repeat_due(state, now):
+            out = Decision(state, reason="repeat")
+            self._notify(out, state, c, now, world, "repeat")
+            return out
         if state.withheld and not state.storm_held and suppressor(self.router, state, c, now, world) is None:
             out = Decision(state, reason="released")
             self._notify(out, state, c, now, world, "released")
@@ -197,6 +201,9 @@ class Dispatcher:
         waiting = state.acked_by is None and state.withheld is None
         if found is not None and told is not None and waiting and state.escalation < found[1].steps:
             due = min(due, told + timedelta(seconds=found[1].after * (state.escalation + 1)))
+        repeat = self._absence_repeat_at(state)
+        if repeat is not None:
+            due = min(due, repeat)
         return due
 
     # -- transitions ------------------------------------------------------------------------
@@ -206,6 +213,22 @@ class Dispatcher:
         """No match for the cooldown: the condition has cleared (an absence clears only by itself)."""
         c = state.candidate
         return not c.until_resolved and at >= state.last_seen + timedelta(seconds=c.cooldown)
+
+    @staticmethod
+    def _absence_repeat_at(state: AlertState) -> datetime | None:
+        """When a firing absence repeats: no match renews it, so the clock must (None: it does not).
+
+        A held-back absence waits for its release instead; other alerts repeat on their matches.
+        """
+        c = state.candidate
+        if not c.until_resolved or state.withheld is not None:
+            return None
+        since = state.notified_clock or state.opened_clock
+        return since + timedelta(seconds=c.repeat_interval)
+
+    def _absence_repeat_due(self, state: AlertState, now: datetime) -> bool:
+        at = self._absence_repeat_at(state)
+        return at is not None and now >= at
 
     def _open(self, c: AlertCandidate, now: datetime, world: World, out: Decision) -> AlertState:
         state = AlertState(
@@ -360,6 +383,7 @@ class Dispatcher:
                 "notified_at": c.event_time if change != "resolved" else s.notified_at,
                 "withheld": withheld,
                 "told_clock": s.told_clock or (now if withheld is None else None),
+                "notified_clock": now if change != "resolved" else s.notified_clock,
             }
         )
         alert = build_alert(self.router, s, c, now, change, withheld)

@@ -76,7 +76,7 @@ class WindowStage:
         )
 
     def next_due(self, rule_id: str, state: GroupWindow) -> float | None:
-        """Clock seconds when a tick would next change this group, or None if its rule is gone."""
+        """Clock seconds when a tick would next change this group; None if none will (or its rule is gone)."""
         rule = self.rules.get(rule_id)
         if rule is None or rule.form is None:
             return None

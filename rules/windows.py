@@ -146,7 +146,13 @@ def observe(
 def tick(
     form: Form, lateness: float, state: GroupWindow, now: float
 ) -> tuple[GroupWindow | None, Firing | None]:
-    """Let the clock act on a group: an absence fires; a group idle long enough is dropped (None)."""
+    """Let the clock act on a group: an absence fires; a group idle long enough is dropped (None).
+
+    A group whose absence fired is kept however long it stays silent: only its next event can
+    resolve the alert, and forgetting it would leave that alert open (and repeating) for good.
+    """
+    if _waiting_to_report(form, state):
+        return state, None
     if now >= state.touched + idle_expiry(form, lateness):
         return None, None
     if isinstance(form, AbsenceForm) and state.absent_since is None and state.watermark > -math.inf:
@@ -160,12 +166,18 @@ def tick(
     return state, None
 
 
-def next_due(form: Form, lateness: float, state: GroupWindow) -> float:
-    """The clock time at which ``tick`` would next change this group."""
+def next_due(form: Form, lateness: float, state: GroupWindow) -> float | None:
+    """The clock time at which ``tick`` would next change this group (None: no tick will)."""
+    if _waiting_to_report(form, state):
+        return None
     due = state.touched + idle_expiry(form, lateness)
     if isinstance(form, AbsenceForm) and state.absent_since is None and state.watermark > -math.inf:
         due = min(due, state.watermark + form.absent_for)
     return due
+
+
+def _waiting_to_report(form: Form, state: GroupWindow) -> bool:
+    return isinstance(form, AbsenceForm) and state.absent_since is not None
 
 
 def _observe_absence(w: GroupWindow, entry: Entry) -> Observation:

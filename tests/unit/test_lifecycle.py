@@ -326,9 +326,9 @@ def test_a_resolved_candidate_with_nothing_open_does_nothing(dispatcher: Dispatc
 
 
 def test_until_resolved_never_resolves_on_quiet(dispatcher: Dispatcher) -> None:
-    opened = dispatcher.handle(None, cand("a1", 0, until_resolved=True))
+    opened = dispatcher.handle(None, cand("a1", 0, until_resolved=True, repeat_interval=90 * 86400.0))
     assert opened.state is not None
-    assert dispatcher.next_due(opened.state) == datetime.max.replace(tzinfo=UTC)
+    assert dispatcher.next_due(opened.state) == at(90 * 86400)
     d = dispatcher.tick(opened.state, at(30 * 86400))
     assert d.reason == "waiting" and d.notices == [] and d.state is opened.state
     # A match long after the quiet time (inside the repeat interval) still merges into the firing alert.
@@ -358,6 +358,26 @@ def test_default_repeat_interval_is_an_hour(dispatcher: Dispatcher) -> None:
     decisions = run(dispatcher, *(cand(f"e{i}", i * 240, cooldown=600.0) for i in range(16)))
     changes = [(n.alert.change, n.alert.last_seen) for d in decisions for n in d.notices]
     assert changes == [("opened", T0), ("repeat", at(3600))]
+
+
+def test_a_firing_absence_repeats_on_the_clock_every_repeat_interval(dispatcher: Dispatcher) -> None:
+    d = dispatcher.handle(None, cand("a1", 0, until_resolved=True, repeat_interval=3600.0))
+    assert d.state is not None
+    assert dispatcher.tick(d.state, at(3599)).notices == []
+    seen = []
+    for hour in (1, 2):
+        assert dispatcher.next_due(d.state) == at(hour * 3600)
+        d = dispatcher.tick(d.state, at(hour * 3600))
+        assert d.state is not None and d.state.open
+        seen += [(n.alert.change, n.alert.status, n.alert.notice_seq) for n in d.notices]
+    assert seen == [("repeat", "firing", 2), ("repeat", "firing", 3)]
+
+
+def test_a_held_back_absence_waits_for_its_release_instead_of_repeating(dispatcher: Dispatcher) -> None:
+    opened = dispatcher.handle(None, cand("a1", 0, until_resolved=True, repeat_interval=3600.0))
+    assert opened.state is not None
+    held = opened.state.model_copy(update={"withheld": "silenced by s1"})
+    assert dispatcher.next_due(held) == datetime.max.replace(tzinfo=UTC)
 
 
 # --- tier up, tier down ---------------------------------------------------------------------------

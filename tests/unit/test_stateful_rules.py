@@ -379,8 +379,10 @@ def test_absence_resolves_the_same_alert_to_the_same_agencies(load_rules: LoadRu
     assert resolved.tier == fired.tier
 
 
-def test_absence_fires_once_per_silence(load_rules: LoadRules) -> None:
-    expect = "    - {rule: offline, at: 15m}\n"
+def test_absence_fires_once_per_silence_then_repeats_the_same_alert_hourly(load_rules: LoadRules) -> None:
+    expect = "    - {rule: offline, at: 15m, change: opened}\n" + "".join(
+        f"    - {{rule: offline, at: {h}h15m, change: repeat}}\n" for h in range(1, 6)
+    )
     passes(run(load_rules, OFFLINE, case(beat("0s", "D1"), expect, until="6h")))
 
 

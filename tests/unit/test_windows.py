@@ -247,20 +247,28 @@ FORMS: list[Form] = [
 ]
 
 
-@pytest.mark.parametrize("form", FORMS, ids=lambda f: type(f).__name__)
+@pytest.mark.parametrize(
+    "form", [f for f in FORMS if not isinstance(f, AbsenceForm)], ids=lambda f: type(f).__name__
+)
 def test_an_idle_group_expires_on_tick_and_next_due_says_when(form: Form) -> None:
     state, _ = feed(form, [at(1000, value=1.0, steps=(0,))])
     due = next_due(form, LATENESS, state)
-    if isinstance(form, AbsenceForm):
-        assert due == 1000 + form.absent_for
-        after, firing = tick(form, LATENESS, state, due)  # fires first, then idles
-        assert after is state and firing is not None
-        due = next_due(form, LATENESS, state)
     assert due == state.touched + idle_expiry(form, LATENESS)
     kept, nothing = tick(form, LATENESS, state, due - 0.001)
     assert kept is state and nothing is None
     gone, nothing = tick(form, LATENESS, state, due)
     assert gone is None and nothing is None
+
+
+def test_a_silent_group_whose_absence_fired_is_kept_until_it_reports_again() -> None:
+    form = AbsenceForm(900.0)
+    state, _ = feed(form, [at(1000)])
+    assert next_due(form, LATENESS, state) == 1000 + 900
+    after, firing = tick(form, LATENESS, state, 1900)
+    assert after is state and firing is not None
+    assert next_due(form, LATENESS, state) is None, "nothing is due: only its next event resolves it"
+    kept, nothing = tick(form, LATENESS, state, 1000 + 10 * idle_expiry(form, LATENESS))
+    assert kept is state and nothing is None
 
 
 def test_expiry_counts_from_the_clock_of_the_last_event_not_its_event_time() -> None:
@@ -339,7 +347,7 @@ def test_absence_fires_once_per_silence() -> None:
     for later in (901, 5000, 86400):
         state2, again = tick(SILENT_15M, LATENESS, state2, later)
         assert again is None and state2 is not None
-    assert next_due(SILENT_15M, LATENESS, state2) == state2.touched + ABSENCE_FORGET
+    assert next_due(SILENT_15M, LATENESS, state2) is None
 
 
 def test_absence_names_the_last_event_before_the_silence_from_its_sample() -> None:
