@@ -18,18 +18,19 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from rules.alerts import Alert, AlertCandidate, InhibitedNote
+from rules.alert_book import AlertBook
+from rules.alerts import Alert, AlertCandidate
 from rules.compiler import PackCase, RuleSet
 from rules.engine import Engine
 from rules.errors import Location
 from rules.events import EVENT_ADAPTER, EventBase
 from rules.hits import Tick
-from rules.lifecycle import AlertState, Decision, Dispatcher, Publish
+from rules.lifecycle import Decision, Dispatcher
 from rules.schema import DEFAULT_TEST_START, CaseAction, ExpectedAlert
 from rules.silences import WEEKDAYS, Recurrence, Silence
 from rules.stateful import WindowStage
 from rules.windows import GroupWindow
-from rules.world import Ack, World
+from rules.world import Ack
 
 
 @dataclass
@@ -152,7 +153,11 @@ class _Replay:
         self.engine = Engine(ruleset.rules, on_error=on_error)
         self.stage = WindowStage(ruleset.rules, on_error=on_error)
         self.dispatcher = Dispatcher(ruleset.router)
-        self.world = World()
+        self.book = AlertBook(self.dispatcher, on_decision=self._decided)
+        self.world = self.book.world
+        self.states = self.book.states
+        self.at = 0.0
+        """Offset of what is being decided now: the time its notices are recorded at."""
         self.start = start
         self.result = result
         self.errors = errors
@@ -160,7 +165,6 @@ class _Replay:
         self.clock_ticks = True
         """False: only events drive decisions, as when a recorded stream is injected faster than its
         event time passes (the simulator): then no wall-clock deadline falls inside the run."""
-        self.states: dict[str, AlertState] = {}
         self.windows: dict[str, tuple[str, GroupWindow]] = {}
         self.actions: list[CaseAction] = []
         self._heap: list[tuple[float, int, int, str]] = []
@@ -171,34 +175,20 @@ class _Replay:
     def now(self) -> datetime:
         return self.start + timedelta(seconds=max(self.clock, 0.0))
 
-    def _apply(self, decision: Decision, fp: str, at: float) -> None:
-        if decision.state is None:
-            self.states.pop(fp, None)
-        else:
-            self.states[fp] = decision.state
+    def _decided(self, fp: str, decision: Decision) -> None:
+        if decision.state is not None:
             self.result.final_counts[decision.state.alert_id] = decision.state.count
         self._schedule(1, fp)
         for notice in decision.notices:
-            self.result.notices.append(Notice(at, notice.alert))
-        for effect in decision.effects:
-            if isinstance(effect, Publish):
-                if effect.alert is None:
-                    self.world.active.drop(effect.fingerprint)
-                else:
-                    self.world.active.put(effect.alert)
-            elif isinstance(effect.message, InhibitedNote):
-                note = effect.message
-                self._apply(
-                    self.dispatcher.note_inhibited(self.states.get(note.fingerprint), note),
-                    note.fingerprint,
-                    at,
-                )
-            else:
-                self.dispatch(effect.message, at)
+            self.result.notices.append(Notice(self.at, notice.alert))
+
+    def _apply(self, decision: Decision, fp: str, at: float) -> None:
+        self.at = at
+        self.book.apply(fp, decision, self.now())
 
     def dispatch(self, cand: AlertCandidate, at: float) -> None:
-        fp = cand.fingerprint
-        self._apply(self.dispatcher.handle(self.states.get(fp), cand, self.now(), self.world), fp, at)
+        self.at = at
+        self.book.handle(cand, self.now())
 
     def _schedule(self, kind: int, key: str) -> None:
         """Record when an alert (kind 1) or a window (kind 2) is next due, after it changed.

@@ -11,9 +11,10 @@ import textwrap
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
-from rules.alerts import Alert, AlertCandidate, InhibitedNote, fingerprint
+from rules.alert_book import AlertBook
+from rules.alerts import Alert, AlertCandidate, fingerprint
 from rules.events import Family, Location
-from rules.lifecycle import AlertState, Decision, Dispatcher, Publish
+from rules.lifecycle import AlertState, Decision, Dispatcher
 from rules.model import Risk, Tier
 from rules.routing import Router, load_routing
 from rules.world import Ack, World
@@ -85,25 +86,27 @@ def cand(
 
 
 class Desk:
-    """The dispatch stage in memory: every decision's state kept, every effect applied."""
+    """The dispatch stage in memory (an AlertBook) that also keeps every notice it sends."""
 
     def __init__(self, router: Router, world: World | None = None):
         self.dispatcher = Dispatcher(router)
-        self.world = world or World()
-        self.states: dict[str, AlertState] = {}
+        self.book = AlertBook(self.dispatcher, world or World(), on_decision=self._decided)
+        self.world = self.book.world
+        self.states = self.book.states
         self.notices: list[Alert] = []
         self.now = T0
+
+    def _decided(self, fp: str, d: Decision) -> None:
+        self.notices.extend(n.alert for n in d.notices)
 
     def send(self, c: AlertCandidate, now: datetime | None = None) -> Decision:
         """Dispatch a candidate; the clock is ``now`` or else its event time."""
         self.now = now or c.event_time
-        return self._apply(
-            c.fingerprint, self.dispatcher.handle(self.states.get(c.fingerprint), c, self.now, self.world)
-        )
+        return self.book.handle(c, self.now)
 
     def tick(self, fp: str, now: datetime) -> Decision:
         self.now = now
-        return self._apply(fp, self.dispatcher.tick(self.states[fp], now, self.world))
+        return self.book.tick(fp, now)
 
     def act(
         self,
@@ -121,23 +124,3 @@ class Desk:
     def state(self, c: AlertCandidate | str) -> AlertState:
         return self.states[c if isinstance(c, str) else c.fingerprint]
 
-    def _apply(self, fp: str, d: Decision) -> Decision:
-        if d.state is None:
-            self.states.pop(fp, None)
-        else:
-            self.states[fp] = d.state
-        self.notices.extend(n.alert for n in d.notices)
-        for effect in d.effects:
-            if isinstance(effect, Publish):
-                if effect.alert is None:
-                    self.world.active.drop(effect.fingerprint)
-                else:
-                    self.world.active.put(effect.alert)
-            elif isinstance(effect.message, InhibitedNote):
-                note = effect.message
-                self._apply(
-                    note.fingerprint, self.dispatcher.note_inhibited(self.states.get(note.fingerprint), note)
-                )
-            else:
-                self.send(effect.message, self.now)
-        return d
