@@ -14,6 +14,10 @@ class ConfigError(RiskstreamError):
     """A setting or a file the operator supplies is wrong."""
 
 
+class AlertNotOpenError(RiskstreamError):
+    """A duty officer named an alert that is not open (resolved, mistyped, or ambiguous)."""
+
+
 @dataclass(frozen=True)
 class Location:
     """Where in a YAML file a problem is, 1-based as editors count."""

@@ -15,10 +15,14 @@ from typing import Literal, cast
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from rules.errors import AlertNotOpenError
 from rules.events import Family
 from rules.model import Risk, Tier
 from rules.routing import InhibitRule, RouteInput, matches
 from rules.silences import SilenceBook
+
+MIN_ID_PREFIX = 8
+"""Shortest start of an alert id a duty officer may type instead of all of it (a uuid's first group)."""
 
 
 class ActiveAlert(BaseModel):
@@ -81,6 +85,35 @@ class ActiveIndex:
 
     def __len__(self) -> int:
         return len(self._by_fp)
+
+    def find(self, alert_id: str) -> ActiveAlert:
+        """The open alert with this id, or the only one whose id starts with it (ids are long).
+
+        Raises AlertNotOpenError saying what to do: a duty officer acting on a resolved or
+        mistyped id must hear so, not have the request vanish.
+        """
+        for a in self._by_fp.values():
+            if a.alert_id == alert_id:
+                return a
+        if len(alert_id) < MIN_ID_PREFIX:
+            raise AlertNotOpenError(
+                f"no open alert has id {alert_id!r}; give the whole id, or at least its first "
+                f"{MIN_ID_PREFIX} characters (`riskstream tail` prints it)"
+            )
+        found = sorted(
+            (a for a in self._by_fp.values() if a.alert_id.startswith(alert_id)), key=lambda a: a.alert_id
+        )
+        if len(found) == 1:
+            return found[0]
+        if not found:
+            raise AlertNotOpenError(
+                f"no open alert has id {alert_id!r}: it has resolved already, or the id is mistyped "
+                "(`riskstream tail --agency AGENCY --from-beginning` lists alert ids and their status)"
+            )
+        ids = ", ".join(a.alert_id for a in found[:5])
+        raise AlertNotOpenError(
+            f"{len(found)} open alerts have ids starting with {alert_id!r} ({ids}); give more of the id"
+        )
 
     def put(self, alert: ActiveAlert) -> None:
         self.drop(alert.fingerprint)

@@ -14,30 +14,41 @@ import typer
 from rich.console import Console
 
 from rules.errors import RiskstreamError
-from rules.world import Ack
-from streams.kafka_io import send
-from streams.settings import get_settings
+from rules.world import Ack, ActiveAlert, ActiveIndex
+from streams.kafka_io import read_all, send
+from streams.settings import Settings, get_settings
 
 err = Console(stderr=True, highlight=False)
 
 
+async def _open_alerts(settings: Settings) -> ActiveIndex:
+    latest = await read_all(settings, settings.topic(settings.topic_active))
+    return ActiveIndex(ActiveAlert.model_validate_json(v) for v in latest.values() if v is not None)
+
+
 def _post(alert_id: str, action: Literal["ack", "resolve"], by: str, note: str | None) -> None:
+    """Look the alert up among the open ones first, so a wrong id is refused rather than lost."""
     settings = get_settings()
-    ack = Ack(alert_id=alert_id, action=action, by=by, note=note, at=datetime.now(UTC))
     topic = settings.topic(settings.topic_acks)
     try:
-        asyncio.run(send(settings, topic, [(alert_id.encode(), ack.model_dump_json().encode())]))
+        alert = asyncio.run(_open_alerts(settings)).find(alert_id)
+        ack = Ack(alert_id=alert.alert_id, action=action, by=by, note=note, at=datetime.now(UTC))
+        asyncio.run(send(settings, topic, [(alert.alert_id.encode(), ack.model_dump_json().encode())]))
     except RiskstreamError as exc:
-        err.print(f"[red]error[/red] {exc}")
+        err.print(f"[red]error[/red] {exc}", soft_wrap=True)
         raise typer.Exit(1) from None
     err.print(
-        f"[green]{action} of {alert_id} by {by} sent[/green] to {topic}; the worker owning the alert "
-        "applies it within a tick and its agencies see it (an unknown or already resolved id changes nothing)"
+        f"[green]{action} of {alert.alert_id} by {by} sent[/green] ({alert.tier.label} {alert.rule_id}); "
+        "the worker owning the alert applies it within a tick and tells its agencies",
+        soft_wrap=True,
     )
 
 
 AlertId = Annotated[
-    str, typer.Argument(help="The alert id (data.alert_id of a notice; `tail` shows its start)")
+    str,
+    typer.Argument(
+        help="The alert id (data.alert_id of a notice, as `tail` prints it) or its first 8+ chars"
+    ),
 ]
 By = Annotated[str, typer.Option("--by", help="Who takes it on: name or badge number")]
 Note = Annotated[str | None, typer.Option("--note", help="What is being done")]

@@ -216,6 +216,15 @@ def test_an_acknowledged_alert_is_not_escalated_and_its_agencies_hear_who_took_i
     assert worker.metric("riskstream_time_to_ack_seconds_count", rule="lc-banner") == 1
 
 
+def test_ack_of_an_id_no_open_alert_has_is_refused_and_sends_nothing(worker: Worker) -> None:
+    result = riskstream(worker, "ack", "00000000-0000-0000-0000-000000000000", "--by", "王警官")
+    assert result.returncode == 1
+    assert "no open alert has id '00000000-0000-0000-0000-000000000000'" in result.stderr
+    assert "riskstream tail" in result.stderr
+    acks = consume(worker.bootstrap, [f"{worker.prefix}riskstream.acks"], lambda r: False, timeout=2)
+    assert all(not r.key.startswith(b"00000000") for r in acks)
+
+
 def test_a_red_alert_holds_back_a_lower_one_in_its_area_and_lists_it(worker: Worker) -> None:
     now = datetime.now(UTC)
     send(worker, "sensor", event("sensor", "combustible_gas", "gas-1", now, source_id="GAS-1", grid="G-inh"))
@@ -226,7 +235,8 @@ def test_a_red_alert_holds_back_a_lower_one_in_its_area_and_lists_it(worker: Wor
     assert headers["riskstream-withheld"].startswith(b"inhibited by")
     assert notices(worker, "fire", "lc-smoke", 1, timeout=3) == []
     assert worker.metric("riskstream_notices_withheld_total", rule="lc-smoke", why="inhibited") == 1
-    assert riskstream(worker, "ack", red["alert_id"], "--by", "李队长").returncode == 0
+    by_its_start = riskstream(worker, "ack", red["alert_id"][:8], "--by", "李队长")
+    assert by_its_start.returncode == 0, by_its_start.stderr
     acked = notices(worker, "fire", "lc-gas", 2, settle=0)[-1]
     assert (acked["change"], acked["inhibited"], acked["inhibited_count"]) == (
         "acknowledged",
