@@ -362,20 +362,49 @@ def run_cases(ruleset: RuleSet) -> list[CaseResult]:
     return [run_case(ruleset, c) for c in ruleset.cases]
 
 
+class Replay:
+    """Recorded events fed one at a time, in arrival order, through the worker's three stages.
+
+    The virtual clock follows the events' own time (it starts at the first event's), so quiet
+    time, escalation and absences act when they would have acted live. For backtests over files
+    too large to hold: notices accumulate, events do not.
+    """
+
+    def __init__(self, ruleset: RuleSet, clock_ticks: bool = True):
+        self.ruleset = ruleset
+        self.clock_ticks = clock_ticks
+        self.result = CaseResult("replay", Location("replay"))
+        self.errors: list[str] = []
+        """Evaluation errors, as "rule ID: message" (a condition that met a field it cannot use)."""
+        self._run: _Replay | None = None
+
+    @property
+    def notices(self) -> list[Notice]:
+        return self.result.notices
+
+    @property
+    def start(self) -> datetime | None:
+        return None if self._run is None else self._run.start
+
+    def feed(self, event: EventBase) -> None:
+        if self._run is None:
+            self._run = _Replay(self.ruleset, event.time, self.result, self.errors)
+            self._run.clock_ticks = self.clock_ticks
+        self._run.event((event.time - self._run.start).total_seconds(), event)
+
+    def finish(self, until: datetime | None = None) -> list[Notice]:
+        """Run the clock on to ``until`` (if given and after the last event); every notice."""
+        if self._run is not None and until is not None:
+            self._run.advance((until - self._run.start).total_seconds())
+        return self.notices
+
+
 def replay(
     ruleset: RuleSet, events: list[EventBase], until: datetime | None = None, clock_ticks: bool = True
 ) -> list[Notice]:
     """Every notice the worker's stages raise for ``events`` in arrival order (``at`` counts from
     the first event's time); the clock then runs on to ``until``, if given."""
-    if not events:
-        return []
-    start = events[0].time
-    result = CaseResult("replay", Location("replay"))
-    errors: list[str] = []
-    run = _Replay(ruleset, start, result, errors)
-    run.clock_ticks = clock_ticks
+    run = Replay(ruleset, clock_ticks)
     for event in events:
-        run.event((event.time - start).total_seconds(), event)
-    if until is not None:
-        run.advance((until - start).total_seconds())
-    return result.notices
+        run.feed(event)
+    return run.finish(until)

@@ -1,4 +1,4 @@
-"""`riskstream rules lint|test|schema`: the rule author's checks, no broker needed."""
+"""`riskstream rules lint|test|backtest|schema`: the rule author's checks, no broker needed."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from rules.compiler import RuleSet, load_ruleset
 from rules.errors import RiskstreamError, RuleError, RuleSetError
 from rules.routing import Router, load_routing
 from rules.testing import run_cases
+from streams import backtest_cli
 from streams.settings import get_settings
 
 app = typer.Typer(help="Check, test and describe rule packs.", no_args_is_help=True)
@@ -86,6 +87,27 @@ def test_cmd(paths: PathsArg = None, routing: RoutingOpt = None) -> None:
     out.print(f"[{colour}]{len(results) - len(failed)} passed, {len(failed)} failed[/{colour}]")
     if failed:
         raise typer.Exit(1)
+
+
+@app.command()
+def backtest(
+    events: backtest_cli.EventFiles,
+    rules: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--rules", help="Pack file or directory (repeatable; default: the configured rules path)"
+        ),
+    ] = None,
+    routing: RoutingOpt = None,
+    rule: backtest_cli.RuleOpt = None,
+    run_on: backtest_cli.RunOn = "1h",
+    show: backtest_cli.Show = 0,
+    notices: backtest_cli.NoticesOut = None,
+) -> None:
+    """Replay recorded events (JSON Lines) through the worker's stages; what each rule would have raised."""
+    backtest_cli.check_files(events)
+    ruleset = _load_or_exit(rules, routing)
+    backtest_cli.run(ruleset, events, rule, run_on, show, notices)
 
 
 @app.command()

@@ -1,0 +1,174 @@
+"""`riskstream rules backtest`: what the packs would have raised over recorded events, no broker needed.
+
+Input is JSON Lines, one event per line exactly as the input topics carry it (with its ``family``),
+e.g. a topic dumped with a console consumer, or a file kept from an incident. Lines that are not
+events are reported with file and line (the worker would dead-letter them) and do not stop the run.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import IO, Annotated
+
+import orjson
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from rules.alerts import to_cloudevent
+from rules.backtest import Backtest, RuleTally
+from rules.compiler import RuleSet
+from rules.durations import parse_duration
+from rules.errors import DurationError
+from rules.testing import Notice
+from streams.tail import TIER_STYLE, render
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+EventFiles = Annotated[
+    list[Path],
+    typer.Argument(help="JSON Lines files of recorded events ('-' reads standard input)", show_default=False),
+]
+RuleOpt = Annotated[
+    list[str] | None,
+    typer.Option("--rule", help="Report only this rule id (repeatable); all rules still run"),
+]
+RunOn = Annotated[
+    str,
+    typer.Option(
+        "--run-on", help="Clock time after the newest event, for quiet-time resolution and escalation"
+    ),
+]
+Show = Annotated[
+    int, typer.Option("--show", min=0, help="Print the first N notices as duty officers see them")
+]
+NoticesOut = Annotated[
+    Path | None, typer.Option("--notices", help="Write every notice to this JSON Lines file")
+]
+
+
+def _lines(path: Path, stack: ExitStack) -> Iterator[tuple[int, bytes]]:
+    stream: IO[bytes] = sys.stdin.buffer if str(path) == "-" else stack.enter_context(path.open("rb"))
+    for number, line in enumerate(stream, start=1):
+        line = line.strip()
+        if line:
+            yield number, line
+
+
+def check_files(files: list[Path]) -> None:
+    """Before the packs load: a mistyped path is the likelier mistake, and cheaper to report."""
+    missing = [str(f) for f in files if str(f) != "-" and not f.is_file()]
+    if missing:
+        err.print(f"[red]error[/red] no such file: {', '.join(missing)}", soft_wrap=True)
+        raise typer.Exit(2)
+
+
+def run(
+    ruleset: RuleSet,
+    files: list[Path],
+    rule: list[str] | None,
+    run_on: str,
+    show: int,
+    notices_out: Path | None,
+) -> None:
+    check_files(files)
+    try:
+        seconds = parse_duration(run_on)
+        test = Backtest(ruleset, only=frozenset(rule or ()))
+    except (DurationError, ValueError) as exc:
+        err.print(f"[red]error[/red] {exc}", soft_wrap=True)
+        raise typer.Exit(2) from None
+    total = sum(f.stat().st_size for f in files if str(f) != "-")
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[events]:,} events"))
+    with ExitStack() as stack:
+        progress = Progress(*columns, TimeRemainingColumn(), console=err, transient=True)
+        stack.enter_context(progress)
+        task = progress.add_task("backtest", total=total or None, events=0)
+        for path in files:
+            progress.update(task, description=f"backtest {path.name}")
+            for number, raw in _lines(path, stack):
+                test.feed(raw, str(path), number)
+                progress.update(task, advance=len(raw) + 1, events=test.events)
+        notices = test.finish(seconds)
+    if notices_out is not None:
+        with notices_out.open("wb") as fh:
+            for n in notices:
+                fh.write(orjson.dumps({"at": n.at, "alert": n.alert.model_dump(mode="json")}) + b"\n")
+    _report(test, notices, show, notices_out)
+
+
+def _report(test: Backtest, notices: list[Notice], show: int, notices_out: Path | None) -> None:
+    span = ""
+    if test.first is not None and test.last is not None:
+        span = f" from {test.first:%Y-%m-%d %H:%M} to {test.last:%Y-%m-%d %H:%M} UTC"
+    rejected = f", [yellow]{test.rejected:,} rejected[/yellow]" if test.rejected else ""
+    out.print(f"backtest: {test.events:,} events{rejected}{span}", soft_wrap=True)
+    for r in test.rejects:
+        err.print(f"[yellow]rejected[/yellow] {r.source}:{r.line}: {r.reason}", soft_wrap=True)
+    if test.rejected > len(test.rejects):
+        err.print(f"... and {test.rejected - len(test.rejects):,} more rejected lines", soft_wrap=True)
+    tallies = test.tallies()
+    if tallies:
+        out.print(_table(tallies))
+        out.print(_agency_table(tallies))
+    else:
+        out.print("no rule raised an alert")
+    silent = test.silent_rules()
+    if silent and test.only:
+        out.print(f"[yellow]raised nothing:[/yellow] {', '.join(silent)}", soft_wrap=True)
+    for rule_id, count in sorted(test.evaluation_errors().items()):
+        err.print(
+            f"[yellow]{rule_id}[/yellow]: {count:,} event(s) could not be evaluated (a field compared while "
+            "missing?): guard it with `field != null && ...`",
+            soft_wrap=True,
+        )
+    for n in notices[:show]:
+        out.print(f"[dim]+{n.at:,.0f}s[/dim]", end=" ")
+        out.print(render(to_cloudevent(n.alert), set()))
+    if notices_out is not None:
+        out.print(f"{len(notices):,} notices written to {notices_out}")
+
+
+CHANGE_ORDER = ("opened", "tier_raised", "tier_lowered", "repeat", "escalated", "released", "resolved")
+
+
+def _table(tallies: list[RuleTally]) -> Table:
+    table = Table(title="what each rule would have raised", title_justify="left")
+    table.add_column("rule", overflow="fold")
+    table.add_column("top tier", no_wrap=True)
+    for name in ("alerts", "notices", "withheld"):
+        table.add_column(name, justify="right")
+    table.add_column("notices by change", overflow="fold")
+    for t in tallies:
+        tier = t.top_tier
+        changes = " · ".join(f"{c} {t.changes[c]}" for c in CHANGE_ORDER if t.changes[c])
+        table.add_row(
+            t.rule_id,
+            f"[{TIER_STYLE[tier]}] {tier.label} [/]" if tier else "",
+            f"{len(t.alerts):,}",
+            f"{t.notices:,}",
+            f"{t.withheld:,}" if t.withheld else "",
+            changes,
+        )
+    return table
+
+
+def _agency_table(tallies: list[RuleTally]) -> Table:
+    """Who would have been told how often: the load a rule change puts on each agency."""
+    load: dict[str, tuple[int, set[str]]] = {}
+    for t in tallies:
+        for agency, n in t.agencies.items():
+            count, rules = load.get(agency, (0, set()))
+            load[agency] = (count + n, rules | {t.rule_id})
+    table = Table(title="what each agency would have been sent", title_justify="left")
+    table.add_column("agency")
+    table.add_column("notices", justify="right")
+    table.add_column("from rules", overflow="fold")
+    for agency, (count, rules) in sorted(load.items(), key=lambda kv: (-kv[1][0], kv[0])):
+        table.add_row(agency, f"{count:,}", ", ".join(sorted(rules)))
+    return table
