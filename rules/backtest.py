@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from rules.compiler import RuleSet
 from rules.decoding import DEFAULT_MAX_BYTES, decode_event
 from rules.errors import EventDecodeError
+from rules.events import Family
 from rules.model import Tier
 from rules.testing import Notice, Replay
 
@@ -23,7 +24,7 @@ MAX_REJECTS_KEPT = 20
 
 @dataclass(frozen=True)
 class Reject:
-    """An input line that is not an event, and why (the worker would dead-letter it)."""
+    """A recorded message that is not an event, and why (the worker would dead-letter it)."""
 
     source: str
     line: int
@@ -78,10 +79,14 @@ class Backtest:
             raise ValueError(f"unknown rule id(s) {', '.join(unknown)}; the packs have: {known}")
         self.replay = Replay(self.ruleset)
 
-    def feed(self, raw: bytes, source: str, line: int) -> None:
-        """One recorded message (an event as a topic carries it, with its ``family``)."""
+    def feed(self, raw: bytes | None, source: str, line: int, family: Family | None = None) -> None:
+        """One recorded message as a topic carries it; ``family``: the topic's, if known.
+
+        ``source`` and ``line`` say where it came from (a file and line, or a topic partition and
+        offset), for the report of lines that are not events.
+        """
         try:
-            event = decode_event(raw, max_bytes=self.max_event_bytes)
+            event = decode_event(raw, family, max_bytes=self.max_event_bytes)
         except EventDecodeError as exc:
             self.rejected += 1
             if len(self.rejects) < MAX_REJECTS_KEPT:

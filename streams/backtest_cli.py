@@ -1,15 +1,18 @@
-"""`riskstream rules backtest`: what the packs would have raised over recorded events, no broker needed.
+"""`riskstream rules backtest`: what the packs would have raised over recorded events.
 
 Input is JSON Lines, one event per line exactly as the input topics carry it (with its ``family``),
-e.g. a topic dumped with a console consumer, or a file kept from an incident. Lines that are not
-events are reported with file and line (the worker would dead-letter them) and do not stop the run.
+e.g. a file kept from an incident, or (``--since``) the input topics themselves, read from a time
+on without a consumer group. Messages that are not events are reported with where they came from
+(the worker would dead-letter them) and do not stop the run.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Annotated
 
@@ -23,16 +26,25 @@ from rules.alerts import to_cloudevent
 from rules.backtest import Backtest, RuleTally
 from rules.compiler import RuleSet
 from rules.durations import parse_duration
-from rules.errors import DurationError
+from rules.errors import DurationError, RiskstreamError
 from rules.testing import Notice
+from streams.kafka_io import Window, read_since
+from streams.settings import get_settings
 from streams.tail import TIER_STYLE, render
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
 EventFiles = Annotated[
-    list[Path],
+    list[Path] | None,
     typer.Argument(help="JSON Lines files of recorded events ('-' reads standard input)", show_default=False),
+]
+Since = Annotated[
+    str | None,
+    typer.Option(
+        "--since",
+        help="Instead of files: the input topics on Kafka from this long ago (e.g. 24h) up to now",
+    ),
 ]
 RuleOpt = Annotated[
     list[str] | None,
@@ -71,29 +83,31 @@ def check_files(files: list[Path]) -> None:
 def run(
     ruleset: RuleSet,
     files: list[Path],
+    since: str | None,
     rule: list[str] | None,
     run_on: str,
     show: int,
     notices_out: Path | None,
 ) -> None:
+    """Backtest ``files``, or (``since`` given) the input topics from that long ago to now."""
     check_files(files)
     try:
         seconds = parse_duration(run_on)
+        back = parse_duration(since) if since is not None else None
         test = Backtest(ruleset, only=frozenset(rule or ()))
     except (DurationError, ValueError) as exc:
         err.print(f"[red]error[/red] {exc}", soft_wrap=True)
         raise typer.Exit(2) from None
-    total = sum(f.stat().st_size for f in files if str(f) != "-")
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[events]:,} events"))
-    with ExitStack() as stack:
-        progress = Progress(*columns, TimeRemainingColumn(), console=err, transient=True)
-        stack.enter_context(progress)
-        task = progress.add_task("backtest", total=total or None, events=0)
-        for path in files:
-            progress.update(task, description=f"backtest {path.name}")
-            for number, raw in _lines(path, stack):
-                test.feed(raw, str(path), number)
-                progress.update(task, advance=len(raw) + 1, events=test.events)
+    with Progress(*columns, TimeRemainingColumn(), console=err, transient=True) as progress:
+        try:
+            if back is None:
+                _feed_files(test, files, progress)
+            else:
+                asyncio.run(_feed_topics(test, datetime.now(UTC) - timedelta(seconds=back), progress))
+        except RiskstreamError as exc:
+            err.print(f"[red]error[/red] {exc}", soft_wrap=True)
+            raise typer.Exit(1) from None
         notices = test.finish(seconds)
     if notices_out is not None:
         with notices_out.open("wb") as fh:
@@ -102,10 +116,34 @@ def run(
     _report(test, notices, show, notices_out)
 
 
+def _feed_files(test: Backtest, files: list[Path], progress: Progress) -> None:
+    total = sum(f.stat().st_size for f in files if str(f) != "-")
+    task = progress.add_task("backtest", total=total or None, events=0)
+    with ExitStack() as stack:
+        for path in files:
+            progress.update(task, description=f"backtest {path.name}")
+            for number, raw in _lines(path, stack):
+                test.feed(raw, str(path), number)
+                progress.update(task, advance=len(raw) + 1, events=test.events)
+
+
+async def _feed_topics(test: Backtest, since: datetime, progress: Progress) -> None:
+    settings = get_settings()
+    family_of = {t: f for f, t in settings.input_topics().items()}
+    task = progress.add_task(f"backtest {settings.kafka_bootstrap}", total=None, events=0)
+    async for item in read_since(settings, list(family_of), since):
+        if isinstance(item, Window):
+            progress.update(task, total=item.records)
+            continue
+        test.feed(item.value, f"{item.topic}[{item.partition}]", item.offset, family_of[item.topic])
+        progress.update(task, advance=1, events=test.events)
+
+
 def _report(test: Backtest, notices: list[Notice], show: int, notices_out: Path | None) -> None:
     span = ""
     if test.first is not None and test.last is not None:
-        span = f" from {test.first:%Y-%m-%d %H:%M} to {test.last:%Y-%m-%d %H:%M} UTC"
+        first, last = test.first.astimezone(UTC), test.last.astimezone(UTC)
+        span = f" from {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC"
     rejected = f", [yellow]{test.rejected:,} rejected[/yellow]" if test.rejected else ""
     out.print(f"backtest: {test.events:,} events{rejected}{span}", soft_wrap=True)
     for r in test.rejects:

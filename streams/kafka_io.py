@@ -1,10 +1,15 @@
-"""Small Kafka helpers for the CLIs: send a few records, read a compacted topic whole."""
+"""Small Kafka helpers for the CLIs: send a few records, read a compacted topic whole, read a range."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaConnectionError
 
 from rules.errors import RiskstreamError
@@ -60,3 +65,91 @@ async def read_all(settings: Settings, topic: str) -> dict[bytes, bytes | None]:
                         latest[r.key] = r.value
     finally:
         await consumer.stop()
+
+
+@dataclass(frozen=True)
+class Window:
+    """Where each partition of a read starts and ends (end: its end offset when the read began)."""
+
+    start: dict[TopicPartition, int]
+    end: dict[TopicPartition, int]
+
+    @property
+    def records(self) -> int:
+        return sum(self.end[tp] - self.start[tp] for tp in self.start)
+
+
+async def read_since(
+    settings: Settings, topics: Sequence[str], since: datetime, stall_seconds: float = 30.0
+) -> AsyncIterator[Window | ConsumerRecord[bytes, bytes]]:
+    """Every record of ``topics`` from ``since`` to their end as of now, oldest first.
+
+    Yields the Window first (for a progress bar), then the records. Partitions are merged by
+    record timestamp, which is about the order a worker met them in. No consumer group: nothing
+    is committed, and the live workers do not notice.
+    """
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False
+    )
+    try:
+        await consumer.start()
+    except KafkaConnectionError:
+        raise _unreachable(settings) from None
+    try:
+        existing = await consumer.topics()
+        missing = [t for t in topics if t not in existing]
+        if missing:
+            raise RiskstreamError(
+                f"topic(s) {', '.join(missing)} do not exist on {settings.kafka_bootstrap}: "
+                "check RISKSTREAM_TOPIC_PREFIX and the topic settings (`riskstream config`)"
+            )
+        known = await _partitions(settings, topics)
+        parts = [TopicPartition(t, p) for t in topics for p in known[t]]
+        consumer.assign(parts)
+        end = await consumer.end_offsets(parts)
+        found = await consumer.offsets_for_times({tp: int(since.timestamp() * 1000) for tp in parts})
+        start = {tp: found[tp].offset for tp in parts if found.get(tp) is not None}
+        start = {tp: o for tp, o in start.items() if o < end[tp]}
+        yield Window(start, {tp: end[tp] for tp in start})
+        for tp, offset in start.items():
+            consumer.seek(tp, offset)
+        buffers: dict[TopicPartition, deque[ConsumerRecord[bytes, bytes]]] = {tp: deque() for tp in start}
+        next_offset = dict(start)
+        progress_at = time.monotonic()
+        while True:
+            need = [tp for tp in start if not buffers[tp] and next_offset[tp] < end[tp]]
+            if need:
+                batch = await consumer.getmany(*need, timeout_ms=500)
+                for tp, records in batch.items():
+                    for r in records:
+                        if r.offset < end[tp]:
+                            buffers[tp].append(r)
+                        next_offset[tp] = max(next_offset[tp], r.offset + 1)
+                    progress_at = time.monotonic()
+                for tp in need:  # the position also passes what holds no record (e.g. markers)
+                    next_offset[tp] = max(next_offset[tp], await consumer.position(tp))
+                if time.monotonic() - progress_at > stall_seconds:
+                    raise RiskstreamError(
+                        f"reading {', '.join(sorted({tp.topic for tp in need}))} made no progress for "
+                        f"{stall_seconds:g}s (offsets compacted away or the broker is overloaded)"
+                    )
+                if any(not buffers[tp] and next_offset[tp] < end[tp] for tp in need):
+                    continue
+            heads = [tp for tp in start if buffers[tp]]
+            if not heads:
+                return
+            oldest = min(heads, key=lambda tp: (buffers[tp][0].timestamp, tp.topic, tp.partition))
+            yield buffers[oldest].popleft()
+    finally:
+        await consumer.stop()
+
+
+async def _partitions(settings: Settings, topics: Sequence[str]) -> dict[str, list[int]]:
+    """Topics' partitions as the broker has them (a consumer only knows the topics it fetched)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        found = await admin.describe_topics(list(topics))
+        return {m["topic"]: sorted(p["partition"] for p in m["partitions"]) for m in found}
+    finally:
+        await admin.close()

@@ -91,12 +91,11 @@ def test_cmd(paths: PathsArg = None, routing: RoutingOpt = None) -> None:
 
 @app.command()
 def backtest(
-    events: backtest_cli.EventFiles,
+    events: backtest_cli.EventFiles = None,
+    since: backtest_cli.Since = None,
     rules: Annotated[
         list[Path] | None,
-        typer.Option(
-            "--rules", help="Pack file or directory (repeatable; default: the configured rules path)"
-        ),
+        typer.Option("--rules", help="Pack file or directory (repeatable; default: the configured path)"),
     ] = None,
     routing: RoutingOpt = None,
     rule: backtest_cli.RuleOpt = None,
@@ -104,10 +103,13 @@ def backtest(
     show: backtest_cli.Show = 0,
     notices: backtest_cli.NoticesOut = None,
 ) -> None:
-    """Replay recorded events (JSON Lines) through the worker's stages; what each rule would have raised."""
-    backtest_cli.check_files(events)
+    """Replay recorded events through the worker's stages: what each rule would have raised."""
+    if bool(events) == (since is not None):
+        err.print("[red]error[/red] give event files, or --since DURATION to read the input topics")
+        raise typer.Exit(2)
+    backtest_cli.check_files(events or [])
     ruleset = _load_or_exit(rules, routing)
-    backtest_cli.run(ruleset, events, rule, run_on, show, notices)
+    backtest_cli.run(ruleset, events or [], since, rule, run_on, show, notices)
 
 
 @app.command()

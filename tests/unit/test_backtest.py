@@ -160,3 +160,12 @@ def test_the_command_refuses_a_missing_file_or_an_unknown_rule(
     assert missing.exit_code == 2 and "no such file: /no/such/events.jsonl" in missing.output
     unknown = backtest_cmd(write_yaml, routing_file, gas(0, 25), "--rule", "gsa")
     assert unknown.exit_code == 2 and "unknown rule id(s) gsa" in unknown.output
+
+
+def test_the_command_wants_event_files_or_since_but_not_both(tmp_path: Path) -> None:
+    neither = CliRunner().invoke(app, ["rules", "backtest"])
+    assert neither.exit_code == 2 and "give event files, or --since DURATION" in neither.output
+    recorded = tmp_path / "events.jsonl"
+    recorded.write_text("")
+    both = CliRunner().invoke(app, ["rules", "backtest", str(recorded), "--since", "1h"])
+    assert both.exit_code == 2
