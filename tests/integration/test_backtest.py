@@ -62,7 +62,6 @@ def test_backtest_since_reads_only_recent_records_of_the_input_topics(bootstrap:
         **os.environ,
         "RISKSTREAM_KAFKA_BOOTSTRAP": bootstrap,
         "RISKSTREAM_TOPIC_PREFIX": prefix,
-        "RISKSTREAM_PARTITIONS": "2",
         "COLUMNS": "200",
     }
     args = ["rules", "backtest", "--since", "1h", "--rule", "gas-combustible-lel", "--notices", str(notices)]
