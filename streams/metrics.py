@@ -88,6 +88,10 @@ LAG = Gauge(
     "Messages not yet committed per assigned partition (end offset minus committed offset)",
     ["topic", "partition"],
 )
+STALLED = Gauge(
+    "riskstream_stalled_partitions",
+    "Owned source partitions with waiting messages and no committed progress for RISKSTREAM_STALL_AFTER s",
+)
 OPEN_ALERTS = Gauge("riskstream_open_alerts", "Open alerts in the partitions this worker owns")
 WORLD = Gauge(
     "riskstream_world_entries",

@@ -84,6 +84,12 @@ class Settings(BaseSettings):
         gt=0,
         description="Seconds between clock checks: absences, idle groups, quiet alerts, escalations",
     )
+    stall_after: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds a source partition may hold waiting messages with no progress before it "
+        "counts as stalled (riskstream_stalled_partitions, and a warning saying what the worker is doing)",
+    )
 
     @field_validator("rules_path", mode="before")
     @classmethod

@@ -120,6 +120,7 @@ def test_consumer_lag_is_reported_per_input_partition_and_drains_to_zero(worker:
     assert "alert-state-changelog" not in "".join(
         line for line in worker.metrics_text().splitlines() if line.startswith("riskstream_consumer_lag")
     )
+    assert "riskstream_stalled_partitions 0.0" in worker.metrics_text().splitlines()
 
 
 def test_a_candidate_that_cannot_be_processed_is_parked_and_dispatch_goes_on(worker: Worker) -> None:
