@@ -18,6 +18,7 @@ from rules.conditions import Condition, check_kinds, compile_condition
 from rules.errors import Location, RuleError, RuleSetError
 from rules.events import MODELS, field_paths
 from rules.forms import Form, window_keys
+from rules.lifecycle import Dispatcher
 from rules.model import TIERS_HIGH_FIRST, Tier
 from rules.routing import Router
 from rules.schema import PackSpec, RuleCaseSpec, RuleSpec
@@ -66,6 +67,10 @@ class RuleSet:
 
     def by_id(self) -> dict[str, CompiledRule]:
         return {r.id: r for r in self.rules}
+
+    def dispatcher(self) -> Dispatcher:
+        """The lifecycle for these rules: their routing, and which of them still run."""
+        return Dispatcher(self.router, rule_ids={r.id for r in self.rules if r.spec.enabled})
 
 
 def compile_rule(spec: RuleSpec, where: Location, router: Router | None, node: Any) -> CompiledRule:

@@ -13,6 +13,7 @@ table in the worker, a dict in rule tests); time is passed in, so replays decide
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -101,8 +102,11 @@ def _evidence(old: tuple[str, ...], c: AlertCandidate) -> tuple[str, ...]:
 class Dispatcher:
     """Turns candidates, ticks and notes into notices; one instance serves every alert."""
 
-    def __init__(self, router: Router):
+    def __init__(self, router: Router, rule_ids: Collection[str] | None = None):
         self.router = router
+        self.rule_ids = None if rule_ids is None else frozenset(rule_ids)
+        """The rules that still run (None: any). An absence of a removed or disabled rule can no
+        longer end by itself, so it stops reminding and waits for a duty officer's resolve."""
 
     # -- messages ---------------------------------------------------------------------------
 
@@ -167,13 +171,16 @@ class Dispatcher:
         step = self._escalation_due(state, now)
         if step:
             return self._escalate(state, now, world, step)
-        if self._absence_repeat_due(state, now):
-            out = Decision(state, reason="repeat")
-            self._notify(out, state, c, now, world, "repeat")
-            return out
         if state.withheld and not state.storm_held and suppressor(self.router, state, c, now, world) is None:
             out = Decision(state, reason="released")
             self._notify(out, state, c, now, world, "released")
+            return out
+        if self._absence_repeat_due(state, now):
+            if c.group_key == STORM_GROUP and not world.active.open_of_rule(c.rule_id, c.fingerprint):
+                # Nothing resolves a storm summary of absences but this: none of them is open.
+                return self._resolve(state, now)
+            out = Decision(state, reason="repeat")
+            self._notify(out, state, c, now, world, "repeat")
             return out
         return Decision(state, reason="waiting")
 
@@ -214,16 +221,21 @@ class Dispatcher:
         c = state.candidate
         return not c.until_resolved and at >= state.last_seen + timedelta(seconds=c.cooldown)
 
-    @staticmethod
-    def _absence_repeat_at(state: AlertState) -> datetime | None:
+    def _absence_repeat_at(self, state: AlertState) -> datetime | None:
         """When a firing absence repeats: no match renews it, so the clock must (None: it does not).
 
-        A held-back absence waits for its release instead; other alerts repeat on their matches.
+        A held-back one is looked at then too: released if it may go out, else held again (and
+        audited). Storm-held members are told of through their summary; other alerts repeat on
+        their matches.
         """
         c = state.candidate
-        if not c.until_resolved or state.withheld is not None:
+        if not c.until_resolved or state.storm_held:
             return None
-        since = state.notified_clock or state.opened_clock
+        if self.rule_ids is not None and c.rule_id not in self.rule_ids:
+            return None
+        # State written before notified_clock existed: its latest known notice or acknowledgement.
+        known = [t for t in (state.notified_at, state.acked_at, state.opened_clock) if t is not None]
+        since = state.notified_clock or max(known)
         return since + timedelta(seconds=c.repeat_interval)
 
     def _absence_repeat_due(self, state: AlertState, now: datetime) -> bool:
@@ -409,4 +421,3 @@ class Dispatcher:
                 "evidence": (),
             }
         )
-

@@ -25,7 +25,7 @@ from rules.engine import Engine
 from rules.errors import Location
 from rules.events import EVENT_ADAPTER, EventBase
 from rules.hits import Tick
-from rules.lifecycle import Decision, Dispatcher
+from rules.lifecycle import Decision
 from rules.schema import DEFAULT_TEST_START, CaseAction, ExpectedAlert
 from rules.silences import WEEKDAYS, Recurrence, Silence
 from rules.stateful import WindowStage
@@ -152,7 +152,7 @@ class _Replay:
 
         self.engine = Engine(ruleset.rules, on_error=on_error)
         self.stage = WindowStage(ruleset.rules, on_error=on_error)
-        self.dispatcher = Dispatcher(ruleset.router)
+        self.dispatcher = ruleset.dispatcher()
         self.book = AlertBook(self.dispatcher, on_decision=self._decided)
         self.world = self.book.world
         self.states = self.book.states

@@ -162,6 +162,12 @@ class ActiveIndex:
                         best = (src, rule)
         return best
 
+    def open_of_rule(self, rule_id: str, exclude: str) -> int:
+        """Open alerts of a rule other than ``exclude`` and its storm summary."""
+        return sum(
+            1 for a in self._by_rule.get(rule_id, {}).values() if not a.storm and a.fingerprint != exclude
+        )
+
     def opened_since(self, rule_id: str, since: datetime, exclude: str, enough: int | None = None) -> int:
         """Alerts of a rule opened since ``since`` (counting stops at ``enough``)."""
         n = 0

@@ -41,7 +41,7 @@ class LiveRules:
             ruleset,
             Engine(ruleset.rules, _eval_error),
             WindowStage(ruleset.rules, _eval_error),
-            Dispatcher(ruleset.router),
+            ruleset.dispatcher(),
         )
         live._stamp = live._files_stamp()
         metrics.RULES_LOADED.set(len(live.engine.rules))
@@ -74,7 +74,7 @@ class LiveRules:
         self.ruleset = ruleset
         self.engine = Engine(ruleset.rules, _eval_error)
         self.stage = WindowStage(ruleset.rules, _eval_error)
-        self.dispatcher = Dispatcher(ruleset.router)
+        self.dispatcher = ruleset.dispatcher()
         metrics.RULE_RELOADS.labels("ok").inc()
         metrics.RULES_LOADED.set(len(self.engine.rules))
         log.info("rules reloaded: %d rules from %d files", len(self.engine.rules), len(ruleset.files))

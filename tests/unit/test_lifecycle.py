@@ -25,6 +25,8 @@ from rules.alerts import (
 from rules.lifecycle import RESOLVED_RETENTION, AlertState, Decision, Dispatcher, Publish
 from rules.model import Tier
 from rules.routing import Router
+from rules.silences import Silence
+from rules.world import World
 from tests.unit import dispatch_kit
 from tests.unit.conftest import T0
 from tests.unit.dispatch_kit import at
@@ -373,11 +375,39 @@ def test_a_firing_absence_repeats_on_the_clock_every_repeat_interval(dispatcher:
     assert seen == [("repeat", "firing", 2), ("repeat", "firing", 3)]
 
 
-def test_a_held_back_absence_waits_for_its_release_instead_of_repeating(dispatcher: Dispatcher) -> None:
+def test_a_silenced_absence_is_looked_at_every_repeat_interval_and_held_again(
+    dispatcher: Dispatcher,
+) -> None:
     opened = dispatcher.handle(None, cand("a1", 0, until_resolved=True, repeat_interval=3600.0))
     assert opened.state is not None
-    held = opened.state.model_copy(update={"withheld": "silenced by s1"})
-    assert dispatcher.next_due(held) == datetime.max.replace(tzinfo=UTC)
+    world = World()
+    world.silences.put(
+        Silence(matchers={"rule": "gas"}, starts_at=T0, ends_at=at(5400), author="x", reason="y")
+    )
+    held = opened.state.model_copy(update={"withheld": "silenced by s1", "notified_clock": T0})
+    assert dispatcher.next_due(held) == at(3600), "a silence must not stop the reminders for good"
+    again = dispatcher.tick(held, at(3600), world)
+    (notice,) = again.notices
+    assert notice.alert.change == "repeat" and notice.withheld_by is not None
+    assert again.state is not None and dispatcher.next_due(again.state) == at(7200)
+    released = dispatcher.tick(again.state, at(7200), world)
+    assert [(n.alert.change, n.withheld_by) for n in released.notices] == [("released", None)]
+
+
+def test_an_absence_of_a_rule_that_no_longer_runs_stops_reminding(router: Router) -> None:
+    gone = Dispatcher(router, rule_ids={"other-rule"})
+    opened = gone.handle(None, cand("a1", 0, until_resolved=True, repeat_interval=3600.0))
+    assert opened.state is not None
+    assert gone.next_due(opened.state) == datetime.max.replace(tzinfo=UTC)
+
+
+def test_an_absence_kept_by_an_older_version_repeats_from_its_last_notice_not_its_opening(
+    dispatcher: Dispatcher,
+) -> None:
+    opened = dispatcher.handle(None, cand("a1", 0, until_resolved=True, repeat_interval=3600.0))
+    assert opened.state is not None
+    old = opened.state.model_copy(update={"notified_clock": None, "notified_at": at(7000)})
+    assert dispatcher.next_due(old) == at(7000 + 3600)
 
 
 # --- tier up, tier down ---------------------------------------------------------------------------

@@ -141,3 +141,17 @@ def test_without_storm_control_every_group_is_notified(write_yaml: WriteYaml) ->
     for n in range(1, 20):
         (notice,) = desk.send(grid(n, n)).notices
         assert notice.withheld_by is None
+
+
+def test_a_storm_of_absences_reminds_while_any_is_open_and_resolves_when_none_is(router: Router) -> None:
+    desk = Desk(router)
+    silent = {"until_resolved": True, "repeat_interval": 600.0}
+    for n in range(1, 6):
+        desk.send(grid(n, n, **silent))
+    assert desk.states[STORM].storm_members
+    reminded = desk.tick(STORM, at(700))
+    assert [n.alert.change for n in reminded.notices] == ["repeat"]
+    for n in range(1, 6):
+        desk.send(grid(n, 800, event_id=f"back-{n}", status="resolved", **silent))
+    ended = desk.tick(STORM, at(1400))
+    assert [n.alert.change for n in ended.notices] == ["resolved"]
