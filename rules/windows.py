@@ -126,6 +126,9 @@ def observe(
 ) -> tuple[GroupWindow, Observation]:
     """Add one event to its group's window and say whether the form is now met."""
     w = state if state is not None and state.rule_version == rule_version else GroupWindow(rule_version)
+    if w is not state and state is not None and isinstance(form, AbsenceForm):
+        # A new rule version starts afresh, but its alert is still open: this event must end it.
+        w.absent_since = state.absent_since
     w.touched = max(w.touched, now)
     if entry.time < w.watermark - lateness:
         return w, Observation("late")

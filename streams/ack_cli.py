@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
 from rules.errors import RiskstreamError
@@ -23,7 +24,15 @@ err = Console(stderr=True, highlight=False)
 
 async def _open_alerts(settings: Settings) -> ActiveIndex:
     latest = await read_all(settings, settings.topic(settings.topic_active))
-    return ActiveIndex(ActiveAlert.model_validate_json(v) for v in latest.values() if v is not None)
+    index = ActiveIndex()
+    for value in latest.values():
+        if value is None:
+            continue
+        try:
+            index.put(ActiveAlert.model_validate_json(value))
+        except ValidationError:  # written by another version: it cannot be this id's anyway
+            continue
+    return index
 
 
 def _post(alert_id: str, action: Literal["ack", "resolve"], by: str, note: str | None) -> None:

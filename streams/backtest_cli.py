@@ -18,6 +18,7 @@ from typing import IO, Annotated
 
 import orjson
 import typer
+from aiokafka.errors import KafkaError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
@@ -105,8 +106,8 @@ def run(
                 _feed_files(test, files, progress)
             else:
                 asyncio.run(_feed_topics(test, datetime.now(UTC) - timedelta(seconds=back), progress))
-        except RiskstreamError as exc:
-            err.print(f"[red]error[/red] {exc}", soft_wrap=True)
+        except (RiskstreamError, KafkaError) as exc:
+            err.print(f"[red]error[/red] {exc or type(exc).__name__}", soft_wrap=True)
             raise typer.Exit(1) from None
         notices = test.finish(seconds)
     if notices_out is not None:

@@ -49,7 +49,7 @@ async def read_all(settings: Settings, topic: str) -> dict[bytes, bytes | None]:
     try:
         if topic not in await consumer.topics():
             return {}
-        parts = [TopicPartition(topic, p) for p in range(settings.partitions)]
+        parts = [TopicPartition(topic, p) for p in (await _partitions(settings, [topic]))[topic]]
         consumer.assign(parts)
         await consumer.seek_to_beginning(*parts)
         end = await consumer.end_offsets(parts)
@@ -89,7 +89,10 @@ async def read_since(
     is committed, and the live workers do not notice.
     """
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",  # retention deleting what is being read: go on, not to the end
     )
     try:
         await consumer.start()
@@ -115,20 +118,21 @@ async def read_since(
             consumer.seek(tp, offset)
         buffers: dict[TopicPartition, deque[ConsumerRecord[bytes, bytes]]] = {tp: deque() for tp in start}
         next_offset = dict(start)
-        progress_at = time.monotonic()
+        waiting_since: float | None = None  # waiting on the broker; the caller's time is not counted
         while True:
             need = [tp for tp in start if not buffers[tp] and next_offset[tp] < end[tp]]
             if need:
+                waiting_since = waiting_since or time.monotonic()
                 batch = await consumer.getmany(*need, timeout_ms=500)
                 for tp, records in batch.items():
                     for r in records:
                         if r.offset < end[tp]:
                             buffers[tp].append(r)
                         next_offset[tp] = max(next_offset[tp], r.offset + 1)
-                    progress_at = time.monotonic()
+                    waiting_since = time.monotonic()
                 for tp in need:  # the position also passes what holds no record (e.g. markers)
                     next_offset[tp] = max(next_offset[tp], await consumer.position(tp))
-                if time.monotonic() - progress_at > stall_seconds:
+                if time.monotonic() - waiting_since > stall_seconds:
                     raise RiskstreamError(
                         f"reading {', '.join(sorted({tp.topic for tp in need}))} made no progress for "
                         f"{stall_seconds:g}s (offsets compacted away or the broker is overloaded)"
@@ -140,6 +144,7 @@ async def read_since(
                 return
             oldest = min(heads, key=lambda tp: (buffers[tp][0].timestamp, tp.topic, tp.partition))
             yield buffers[oldest].popleft()
+            waiting_since = None
     finally:
         await consumer.stop()
 

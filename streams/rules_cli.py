@@ -1,4 +1,4 @@
-"""`riskstream rules lint|test|backtest|schema`: the rule author's checks, no broker needed."""
+"""`riskstream rules lint|test|backtest|schema`: the rule author's checks (`backtest --since` reads Kafka)."""
 
 from __future__ import annotations
 

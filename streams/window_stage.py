@@ -27,14 +27,22 @@ from streams.due_index import DueIndex
 
 log = logging.getLogger(__name__)
 due = DueIndex()
+waiting: set[str] = set()
+"""Groups held with nothing due: a fired absence waiting for its group to report again."""
 
 
 def _remember(fingerprint: str, rule_id: str, state: GroupWindow) -> None:
     when = rules.stage.next_due(rule_id, state)
     if when is None:
         due.discard(fingerprint)
+        waiting.add(fingerprint)
     else:
+        waiting.discard(fingerprint)
         due.set(fingerprint, when, rule_id)
+
+
+def _held() -> int:
+    return len(due) + len(waiting)
 
 
 async def window_one(raw: bytes) -> None:
@@ -61,13 +69,14 @@ async def window_one(raw: bytes) -> None:
         )
     if res.state is None:
         due.discard(msg.fingerprint)
+        waiting.discard(msg.fingerprint)
         if stored is not None:
             del window_state[msg.fingerprint]
     else:
         if changed:
             window_state[msg.fingerprint] = {"rule": msg.rule_id, "w": res.state.to_json()}
         _remember(msg.fingerprint, msg.rule_id, res.state)
-    metrics.WINDOW_GROUPS.set(len(due))
+    metrics.WINDOW_GROUPS.set(_held())
 
 
 @app.agent(hits_topic)
@@ -91,10 +100,11 @@ async def windows(stream):  # type: ignore[no-untyped-def]
 async def rebuild_due_index() -> None:
     """After a rebalance the partitions owned have changed: relearn when their groups are due."""
     due.clear()
+    waiting.clear()
     for fingerprint, stored in window_state.items():
         _remember(fingerprint, stored["rule"], GroupWindow.from_json(stored["w"]))
-    metrics.WINDOW_GROUPS.set(len(due))
-    log.info("window stage owns %d groups", len(due))
+    metrics.WINDOW_GROUPS.set(_held())
+    log.info("window stage owns %d groups (%d silent, waiting to report)", _held(), len(waiting))
 
 
 @app.timer(settings.tick_interval)  # type: ignore[untyped-decorator]

@@ -234,6 +234,15 @@ def test_a_new_rule_version_forgets_the_old_watermark() -> None:
     assert seen[0].outcome == "counted"
 
 
+def test_a_new_rule_version_still_resolves_an_absence_that_fired_under_the_old_one() -> None:
+    form = AbsenceForm(900.0)
+    state, _ = feed(form, [at(0)], version=1)
+    fired, firing = tick(form, LATENESS, state, 900)
+    assert fired is not None and firing is not None
+    _, seen = feed(form, [at(2000, "back")], fired, version=2)
+    assert seen[0].firing is not None and seen[0].firing.status == "resolved"
+
+
 # --- the clock: expiry and next_due -----------------------------------------------------------
 
 FORMS: list[Form] = [
