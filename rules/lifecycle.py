@@ -143,7 +143,8 @@ class Dispatcher:
         return self._merge(state, c, now, world)
 
     def tick(self, state: AlertState, now: datetime, world: World | None = None) -> Decision:
-        """Let the clock act: acknowledgement, resolution after quiet time, escalation, release."""
+        """Let the clock act: acknowledgement, resolution after quiet time, escalation, release,
+        and the reminders of an absence."""
         world = world or World()
         if not state.open:
             assert state.resolved_clock is not None
