@@ -382,10 +382,6 @@ class Replay:
     def notices(self) -> list[Notice]:
         return self.result.notices
 
-    @property
-    def start(self) -> datetime | None:
-        return None if self._run is None else self._run.start
-
     def feed(self, event: EventBase) -> None:
         if self._run is None:
             self._run = _Replay(self.ruleset, event.time, self.result, self.errors)

@@ -35,14 +35,20 @@ async def _open_alerts(settings: Settings) -> ActiveIndex:
     return index
 
 
-def _post(alert_id: str, action: Literal["ack", "resolve"], by: str, note: str | None) -> None:
+async def _find_and_send(
+    settings: Settings, alert_id: str, action: Literal["ack", "resolve"], by: str, note: str | None
+) -> ActiveAlert:
     """Look the alert up among the open ones first, so a wrong id is refused rather than lost."""
-    settings = get_settings()
+    alert = (await _open_alerts(settings)).find(alert_id)
+    ack = Ack(alert_id=alert.alert_id, action=action, by=by, note=note, at=datetime.now(UTC))
     topic = settings.topic(settings.topic_acks)
+    await send(settings, topic, [(alert.alert_id.encode(), ack.model_dump_json().encode())])
+    return alert
+
+
+def _post(alert_id: str, action: Literal["ack", "resolve"], by: str, note: str | None) -> None:
     try:
-        alert = asyncio.run(_open_alerts(settings)).find(alert_id)
-        ack = Ack(alert_id=alert.alert_id, action=action, by=by, note=note, at=datetime.now(UTC))
-        asyncio.run(send(settings, topic, [(alert.alert_id.encode(), ack.model_dump_json().encode())]))
+        alert = asyncio.run(_find_and_send(get_settings(), alert_id, action, by, note))
     except RiskstreamError as exc:
         err.print(f"[red]error[/red] {exc}", soft_wrap=True)
         raise typer.Exit(1) from None

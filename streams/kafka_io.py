@@ -37,15 +37,21 @@ async def send(settings: Settings, topic: str, records: Sequence[tuple[bytes, by
         await producer.stop()
 
 
-async def read_all(settings: Settings, topic: str) -> dict[bytes, bytes | None]:
-    """The latest value per key of a (compacted) topic, read from the start to its current end."""
+async def _start_consumer(settings: Settings, **options: str) -> AIOKafkaConsumer:
+    """A started consumer outside any group: reads commit nothing and live workers do not notice."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False
+        bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False, **options
     )
     try:
         await consumer.start()
     except KafkaConnectionError:
         raise _unreachable(settings) from None
+    return consumer
+
+
+async def read_all(settings: Settings, topic: str) -> dict[bytes, bytes | None]:
+    """The latest value per key of a (compacted) topic, read from the start to its current end."""
+    consumer = await _start_consumer(settings)
     try:
         if topic not in await consumer.topics():
             return {}
@@ -88,16 +94,8 @@ async def read_since(
     record timestamp, which is about the order a worker met them in. No consumer group: nothing
     is committed, and the live workers do not notice.
     """
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
-        group_id=None,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",  # retention deleting what is being read: go on, not to the end
-    )
-    try:
-        await consumer.start()
-    except KafkaConnectionError:
-        raise _unreachable(settings) from None
+    # Retention deleting what is being read: go on from what is left, not from the end.
+    consumer = await _start_consumer(settings, auto_offset_reset="earliest")
     try:
         existing = await consumer.topics()
         missing = [t for t in topics if t not in existing]
