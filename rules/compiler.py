@@ -7,22 +7,23 @@ file and line, not a rule that silently never fires.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property, reduce
+from operator import or_
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from rules.conditions import Condition, check_kinds, compile_condition
+from rules.conditions import NOTHING, Condition, Reads, check_kinds, compile_condition
 from rules.errors import Location, RuleError, RuleSetError
-from rules.events import MODELS, field_paths
-from rules.forms import Form, window_keys
+from rules.events import MODELS, EventBase, field_getter, field_paths
+from rules.forms import Form, SequenceForm, compile_form
 from rules.lifecycle import Dispatcher
 from rules.model import TIERS_HIGH_FIRST, Tier
 from rules.routing import Router
 from rules.schema import PackSpec, RuleCaseSpec, RuleSpec
-from rules.stateful_compiler import compile_form
 from rules.templates import Template
 
 __all__ = ["CompiledRule", "Condition", "PackCase", "RuleSet", "load_pack", "load_ruleset", "pack_files"]
@@ -40,10 +41,19 @@ class CompiledRule:
     form: Form | None = None
     kinds: tuple[str, ...] = ()
     """The event kinds the rule reads (for a sequence, its steps' kinds); empty means all."""
+    reads: Reads = NOTHING
+    """What detection evaluates on an event: its 'when', tiers and sequence steps."""
+    text_reads: Reads = NOTHING
+    """What must travel with a match to describe it later: the summary's fields, and for a stateful
+    rule also what its tiers read (they are judged with the window's figures)."""
 
     @property
     def id(self) -> str:
         return self.spec.id
+
+    @cached_property
+    def group_getters(self) -> tuple[tuple[str, Callable[[EventBase], Any]], ...]:
+        return tuple((path, field_getter(path)) for path in self.group_by)
 
     @property
     def stateful(self) -> bool:
@@ -82,7 +92,7 @@ def compile_rule(spec: RuleSpec, where: Location, router: Router | None, node: A
     family = spec.on
     check_kinds(spec.kinds, family, at("kind"), spec.id)
     form, kinds = compile_form(spec, at)
-    keys = window_keys(form) if form is not None else ()
+    keys = form.figures if form is not None else ()
     when = compile_condition(spec.when, family, at("when"), spec.id)
     if isinstance(spec.tier, Tier):
         ladder: tuple[tuple[Tier, Condition | None], ...] = ((spec.tier, None),)
@@ -119,7 +129,26 @@ def compile_rule(spec: RuleSpec, where: Location, router: Router | None, node: A
                     at("route", i),
                     spec.id,
                 )
-    return CompiledRule(spec, where, when, ladder, tuple(spec.group_by), summary, form, kinds)
+    conditions = [when, *(c for _, c in ladder)]
+    if isinstance(form, SequenceForm):
+        conditions += [step.when for step in form.steps]
+    reads = reduce(or_, (c.reads for c in conditions if c is not None), NOTHING)
+    text_reads = template_reads(summary)
+    if form is not None:
+        text_reads |= reduce(or_, (c.reads for _, c in ladder if c is not None), NOTHING)
+    return CompiledRule(
+        spec, where, when, ladder, tuple(spec.group_by), summary, form, kinds, reads, text_reads
+    )
+
+
+def template_reads(template: Template) -> Reads:
+    """The event fields a summary template names (window figures come from the window)."""
+    roots = {path.split(".", 1)[0] for path in template.fields} - {"window"}
+    location: frozenset[str] | None = frozenset()
+    if "location" in roots:
+        keys = [p.split(".", 1) for p in template.fields if p.split(".", 1)[0] == "location"]
+        location = None if any(len(k) == 1 for k in keys) else frozenset(k[1] for k in keys)
+    return Reads(frozenset(roots), location)
 
 
 _UNION_TAGS = frozenset({"str", "int", "float", "bool", "dict", "list", "enum", "str-enum", "literal"})

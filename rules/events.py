@@ -6,7 +6,9 @@ rule conditions name them directly (``value >= 20``, ``location.grid == 'G-07'``
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from enum import StrEnum
+from functools import cache
 from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
@@ -29,7 +31,7 @@ Id = Annotated[str, Field(min_length=1, max_length=128)]
 class Location(BaseModel):
     """Where an event happened, on the grid hierarchy city / district / street / community / grid."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     city: str = Field(min_length=1, max_length=64)
     district: str | None = Field(default=None, max_length=64)
@@ -47,9 +49,9 @@ class Location(BaseModel):
 
 
 class EventBase(BaseModel):
-    """The envelope every event carries."""
+    """The envelope every event carries. NaN and infinities are not numbers a reading can have."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     event_id: Id = Field(description="Unique per event; a redelivery carries the same id")
     family: Family
@@ -187,4 +189,40 @@ def field_paths(model: type[BaseModel], prefix: str = "") -> set[str]:
 def event_fields(event: EventBase) -> dict[str, Any]:
     """The event as plain values, the variables a rule condition sees (absent fields are null)."""
     return event.model_dump()
+
+
+@cache
+def field_getter(path: str) -> Callable[[EventBase], Any]:
+    """A dotted field path read from an event: None when a step is absent or null."""
+    names = tuple(path.split("."))
+
+    def get(event: EventBase) -> Any:
+        node: Any = event
+        for name in names:
+            node = node.get(name) if isinstance(node, dict) else getattr(node, name, None)
+            if node is None:
+                return None
+        return node
+
+    return get
+
+
+def plain_fields(
+    event: EventBase, names: Collection[str], location: Collection[str] | None = None
+) -> dict[str, Any]:
+    """The named top-level fields as a rule sees them (``event_fields`` narrowed to ``names``).
+
+    ``location``: the location keys wanted (None: all of them).
+    """
+    out: dict[str, Any] = {}
+    for name in names:
+        value = getattr(event, name, None)
+        if isinstance(value, Location):
+            value = (
+                value.model_dump()
+                if location is None
+                else {k: getattr(value, k) for k in location if k in Location.model_fields}
+            )
+        out[name] = value
+    return out
 

@@ -1,26 +1,28 @@
-"""The contract between detection and the window stage: hits and clock ticks, keyed by fingerprint.
+"""The contract between detection and the windows: hits (and clock ticks), keyed by fingerprint.
 
-A stateful rule cannot decide on one event, so detection sends each relevant event as a Hit to an
-internal topic keyed by rule and group; all of one group's hits meet in one partition, where the
-window stage keeps their state. Ticks carry the clock to groups that receive no events (absence,
-expiry); they travel the same way so that only the stage owning a group ever changes it.
+A stateful rule cannot decide on one event, so detection hands each relevant event to the rule's
+window as a Hit. Rules grouped by something that follows the input's partitioning keep their
+windows beside detection; the others' hits travel on an internal topic keyed by rule and group,
+so all of one group's hits meet in one partition. A hit carries only what its rule reads later.
+
+Inside a process hits are plain dataclasses; ``HIT`` validates and writes them at the topic.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AwareDatetime, Field, TypeAdapter
 
 from rules.events import Family, Location
 
 
-class Hit(BaseModel):
+@dataclass(frozen=True, slots=True)
+class Hit:
     """One event relevant to one stateful rule and group."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    type: Literal["hit"] = "hit"
     rule_id: str
     rule_version: int
     fingerprint: str
@@ -31,23 +33,45 @@ class Hit(BaseModel):
     family: Family
     kind: str
     location: Location
-    ok: bool = Field(default=True, description="holds_for: whether the condition held on this event")
-    value: float | str | None = Field(default=None, description="distinct/aggregate: the field's value")
-    steps: tuple[int, ...] = Field(default=(), description="sequence: the steps this event matches")
-    fields: dict[str, Any] = Field(description="The event's fields, for tier conditions and summaries")
+    ok: bool = True
+    """holds_for: whether the condition held on this event."""
+    value: float | str | None = None
+    """distinct/aggregate: the field's value."""
+    steps: tuple[int, ...] = ()
+    """sequence: the steps this event matches."""
+    fields: dict[str, Any] = field(default_factory=dict)
+    """The event fields the rule's tier conditions and summary read."""
     ingested_at: float | None = None
+    type: Literal["hit"] = "hit"
 
 
-class Tick(BaseModel):
-    """The clock, for one group: fires absences and forgets idle groups."""
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """The clock, for one group (sent through the topic by workers before 0.2; still understood)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    type: Literal["tick"] = "tick"
     rule_id: str
     fingerprint: str
-    now: AwareDatetime
+    now: datetime
+    type: Literal["tick"] = "tick"
 
 
-WindowMessage = Annotated[Hit | Tick, Field(discriminator="type")]
-WINDOW_MESSAGE: TypeAdapter[Hit | Tick] = TypeAdapter(WindowMessage)
+HIT: TypeAdapter[Hit] = TypeAdapter(Hit)
+WINDOW_MESSAGE: TypeAdapter[Hit | Tick] = TypeAdapter(
+    Annotated[Hit | Tick, Field(discriminator="type")]
+)
+SAMPLE_LEAVES_OUT = frozenset({"ingested_at", "steps", "value"})
+"""What an absence's remembered newest hit does not need to describe the group later."""
+
+
+def encode_hit(hit: Hit) -> bytes:
+    return HIT.dump_json(hit)
+
+
+def sample_of(hit: Hit) -> dict[str, Any]:
+    """The hit as a window keeps it (JSON-ready), to describe its group when the clock fires."""
+    data: dict[str, Any] = HIT.dump_python(hit, mode="json", exclude=set(SAMPLE_LEAVES_OUT))
+    return data
+
+
+def hit_of_sample(sample: dict[str, Any]) -> Hit:
+    return HIT.validate_python(sample)

@@ -18,8 +18,7 @@ from rules.alerts import AlertCandidate
 from rules.compiler import CompiledRule
 from rules.conditions import WINDOW
 from rules.engine import ErrorHook, ladder_tier, make_candidate
-from rules.forms import AbsenceForm
-from rules.hits import Hit, Tick
+from rules.hits import Hit, Tick, hit_of_sample, sample_of
 from rules.model import Tier
 from rules.windows import Entry, Firing, GroupWindow, next_due, observe, tick
 
@@ -54,8 +53,8 @@ class WindowStage:
         entry = Entry(hit.event_time.timestamp(), hit.event_id, hit.ok, hit.value, hit.steps)
         new, seen = observe(rule.form, rule.spec.lateness, state, entry, rule.spec.version, now.timestamp())
         newest = new.sample is None or hit.event_time.timestamp() >= new.watermark
-        if seen.outcome == "counted" and isinstance(rule.form, AbsenceForm) and newest:
-            new.sample = hit.model_dump(mode="json", exclude={"ingested_at", "steps", "value"})
+        if seen.outcome == "counted" and rule.form.keeps_sample and newest:
+            new.sample = sample_of(hit)
         candidate = None
         if seen.firing is not None:
             candidate = self._candidate(rule, hit, seen.firing, hit.event_id)
@@ -70,7 +69,7 @@ class WindowStage:
             return StageResult(None, None, "expired")
         if firing is None or new.sample is None:
             return StageResult(new, None, "waiting")
-        sample = Hit.model_validate(new.sample)
+        sample = hit_of_sample(new.sample)
         return StageResult(
             new, self._candidate(rule, sample, firing, f"absent-after:{sample.event_id}"), "absent"
         )
@@ -85,6 +84,7 @@ class WindowStage:
     def _candidate(
         self, rule: CompiledRule, hit: Hit, firing: Firing, event_id: str
     ) -> AlertCandidate | None:
+        assert rule.form is not None
         fields: dict[str, Any] = dict(hit.fields)
         fields["time"] = hit.event_time
         fields[WINDOW] = firing.figures
@@ -109,7 +109,7 @@ class WindowStage:
             location=hit.location,
             ingested_at=hit.ingested_at,
             status=firing.status,
-            until_resolved=isinstance(rule.form, AbsenceForm),
+            until_resolved=rule.form.until_resolved,
             evidence=firing.evidence,
             window=firing.figures,
         )

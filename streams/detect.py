@@ -15,6 +15,7 @@ from faust.types import Message
 
 from rules.decoding import decode_event
 from rules.errors import EventDecodeError
+from rules.hits import encode_hit
 from streams import metrics
 from streams.app import FAMILY_OF_TOPIC, app, candidates_topic, hits_topic, input_topic, rules, settings
 from streams.dead_letters import dead_letter
@@ -38,7 +39,7 @@ async def detect_one(message: Message, value: bytes | None) -> None:
             key=cand.fingerprint.encode(), value=orjson.dumps(cand.model_dump(mode="json"))
         )
     for hit in found.hits:
-        await hits_topic.send(key=hit.fingerprint.encode(), value=hit.model_dump_json().encode())
+        await hits_topic.send(key=hit.fingerprint.encode(), value=encode_hit(hit))
 
 
 @app.agent(input_topic)

@@ -113,4 +113,4 @@ async def tick_due_groups() -> None:
     at = datetime.fromtimestamp(now, UTC)
     for fingerprint, rule_id in due.pop_due(now):
         tick = Tick(rule_id=rule_id, fingerprint=fingerprint, now=at)
-        await hits_topic.send(key=fingerprint.encode(), value=tick.model_dump_json().encode())
+        await hits_topic.send(key=fingerprint.encode(), value=WINDOW_MESSAGE.dump_json(tick))

@@ -22,9 +22,6 @@ from rules.forms import (
     HoldsForm,
     SequenceForm,
     Step,
-    idle_expiry,
-    memory,
-    window_keys,
 )
 from rules.schema import MAX_WINDOW_EVENTS
 from rules.windows import Entry, Firing, GroupWindow, Observation, next_due, observe, tick
@@ -161,7 +158,7 @@ def test_redelivery_of_an_earlier_firing_event_after_a_newer_firing_yields_nothi
 
 
 def test_entries_older_than_window_plus_lateness_are_forgotten() -> None:
-    assert memory(THREE_IN_10M, LATENESS) == 660
+    assert THREE_IN_10M.memory(LATENESS) == 660
     state, _ = feed(THREE_IN_10M, [at(0), at(1), at(661)])
     assert [e.time for e in state.entries] == [1, 661], "0 is forgotten, 1 is exactly 660 behind"
 
@@ -262,7 +259,7 @@ FORMS: list[Form] = [
 def test_an_idle_group_expires_on_tick_and_next_due_says_when(form: Form) -> None:
     state, _ = feed(form, [at(1000, value=1.0, steps=(0,))])
     due = next_due(form, LATENESS, state)
-    assert due == state.touched + idle_expiry(form, LATENESS)
+    assert due == state.touched + form.idle_expiry(LATENESS)
     kept, nothing = tick(form, LATENESS, state, due - 0.001)
     assert kept is state and nothing is None
     gone, nothing = tick(form, LATENESS, state, due)
@@ -276,7 +273,7 @@ def test_a_silent_group_whose_absence_fired_is_kept_until_it_reports_again() -> 
     after, firing = tick(form, LATENESS, state, 1900)
     assert after is state and firing is not None
     assert next_due(form, LATENESS, state) is None, "nothing is due: only its next event resolves it"
-    kept, nothing = tick(form, LATENESS, state, 1000 + 10 * idle_expiry(form, LATENESS))
+    kept, nothing = tick(form, LATENESS, state, 1000 + 10 * form.idle_expiry(LATENESS))
     assert kept is state and nothing is None
 
 
@@ -286,15 +283,15 @@ def test_expiry_counts_from_the_clock_of_the_last_event_not_its_event_time() -> 
 
 
 def test_idle_expiry_of_a_window_is_its_memory_and_of_an_absence_at_least_a_week() -> None:
-    assert idle_expiry(THREE_IN_10M, LATENESS) == memory(THREE_IN_10M, LATENESS) == 660
-    assert idle_expiry(AbsenceForm(900.0), LATENESS) == ABSENCE_FORGET == 7 * 86400
-    assert idle_expiry(AbsenceForm(5 * 86400.0), LATENESS) == 10 * 86400
+    assert THREE_IN_10M.idle_expiry(LATENESS) == THREE_IN_10M.memory(LATENESS) == 660
+    assert AbsenceForm(900.0).idle_expiry(LATENESS) == ABSENCE_FORGET == 7 * 86400
+    assert AbsenceForm(5 * 86400.0).idle_expiry(LATENESS) == 10 * 86400
 
 
 def test_memory_of_a_comparison_with_the_previous_window_covers_both_windows() -> None:
-    assert memory(AggregateForm("avg", "value", 600.0, "rise_by", 1.0, 1), LATENESS) == 1260
-    assert memory(AggregateForm("avg", "value", 600.0, "at_least", 1.0, 1), LATENESS) == 660
-    assert memory(HoldsForm(3600.0, 60.0), LATENESS) == 120, "a run is folded, not remembered"
+    assert AggregateForm("avg", "value", 600.0, "rise_by", 1.0, 1).memory(LATENESS) == 1260
+    assert AggregateForm("avg", "value", 600.0, "at_least", 1.0, 1).memory(LATENESS) == 660
+    assert HoldsForm(3600.0, 60.0).memory(LATENESS) == 120, "a run is folded, not remembered"
 
 
 @pytest.mark.parametrize(
@@ -314,7 +311,7 @@ def test_memory_of_a_comparison_with_the_previous_window_covers_both_windows() -
     ids=lambda x: type(x).__name__ if not isinstance(x, tuple) else "",
 )
 def test_each_form_names_its_window_figures(form: Form, keys: tuple[str, ...]) -> None:
-    assert window_keys(form) == keys
+    assert form.figures == keys
 
 
 # --- distinct ---------------------------------------------------------------------------------
