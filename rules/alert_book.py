@@ -1,22 +1,27 @@
-"""Every alert's state and the world in one process, with each decision's effects applied at once.
+"""Every alert's state that one owner holds, the world it decides in, and when each needs the clock.
 
-The worker spreads this over a Faust table and Kafka topics, where a forwarded message (an
-inhibition note, a storm member) travels to its alert's partition. Rule tests, backtests and unit
-specs keep it all here instead, so they decide with the worker's own code and the same effects.
+The worker keeps the alerts of the partitions it owns here, over a store backed by a Faust table,
+and sends what a decision forwards to other alerts through Kafka (they may live elsewhere). Rule
+tests, backtests and unit specs keep every alert here, in a dict, and decide forwarded messages
+at once. Both run this code, so an alert's lifecycle is the same in both.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from rules.alerts import AlertCandidate, InhibitedNote
-from rules.lifecycle import AlertState, Decision, Dispatcher, Publish
-from rules.world import World
+from rules.due_index import DueIndex
+from rules.lifecycle import AlertState, Decision, Dispatcher, Forward, Publish
+from rules.world import Ack, World
 
 OnDecision = Callable[[str, Decision], None]
 """Told of every decision applied (forwarded ones included): its fingerprint and the decision."""
+Forwarder = Callable[[AlertCandidate | InhibitedNote], None]
+"""Takes a message for another alert (an inhibition note, a storm member) to send it on."""
+AlertStore = MutableMapping[str, AlertState]
 
 
 def _ignore(fingerprint: str, decision: Decision) -> None:
@@ -27,22 +32,69 @@ def _ignore(fingerprint: str, decision: Decision) -> None:
 class AlertBook:
     dispatcher: Dispatcher
     world: World = field(default_factory=World)
-    states: dict[str, AlertState] = field(default_factory=dict)
+    states: AlertStore = field(default_factory=dict)
     on_decision: OnDecision = _ignore
+    forward: Forwarder | None = None
+    """None: forwarded messages are decided here at once, as in one process that holds every alert."""
+    due: DueIndex[None] = field(default_factory=DueIndex)
+    fingerprint_of: dict[str, str] = field(default_factory=dict)
+    """Alert id to fingerprint, for the alerts held: an acknowledgement names the alert id."""
 
     def handle(self, c: AlertCandidate, now: datetime) -> Decision:
         fp = c.fingerprint
         return self.apply(fp, self.dispatcher.handle(self.states.get(fp), c, now, self.world), now)
 
-    def tick(self, fp: str, now: datetime) -> Decision:
-        return self.apply(fp, self.dispatcher.tick(self.states[fp], now, self.world), now)
+    def note(self, note: InhibitedNote, now: datetime) -> Decision:
+        fp = note.fingerprint
+        return self.apply(fp, self.dispatcher.note_inhibited(self.states.get(fp), note), now)
+
+    def next_tick(self) -> tuple[float, str] | None:
+        """The earliest (clock seconds, fingerprint) an alert is due at."""
+        return self.due.peek()
+
+    def tick(self, fp: str, now: datetime) -> Decision | None:
+        state = self.states.get(fp)
+        if state is None:
+            self.due.discard(fp)
+            return None
+        return self.apply(fp, self.dispatcher.tick(state, now, self.world), now)
+
+    def tick_due(self, now: datetime) -> list[Decision]:
+        """Every due alert's turn with the clock, earliest first."""
+        out = []
+        for fp, _ in self.due.pop_due(now.timestamp()):
+            decision = self.tick(fp, now)
+            if decision is not None:
+                out.append(decision)
+        return out
+
+    def acknowledge(self, ack: Ack, now: datetime) -> Decision | None:
+        """A duty officer's ack or resolve; the alert acts on it at once if it is held here."""
+        self.world.ack(ack)
+        fp = self.fingerprint_of.get(ack.alert_id)
+        return None if fp is None else self.tick(fp, now)
+
+    def load(self, fp: str, state: AlertState, now: datetime) -> None:
+        """Take over an alert found in storage (after a restart or a rebalance)."""
+        self.states[fp] = state
+        self._schedule(fp, state)
+        ack = self.world.acks.get(state.alert_id)
+        if state.open and ack is not None and state.acked_by is None:
+            self.due.set(fp, now.timestamp(), None)  # acknowledged while nobody held it
 
     def apply(self, fp: str, decision: Decision, now: datetime) -> Decision:
         """Keep the decision's state, tell ``on_decision``, then carry out its effects in order."""
-        if decision.state is None:
-            self.states.pop(fp, None)
+        before = self.states.get(fp)
+        after = decision.state
+        if after is None:
+            if before is not None:
+                del self.states[fp]
+                self.fingerprint_of.pop(before.alert_id, None)
+            self.due.discard(fp)
         else:
-            self.states[fp] = decision.state
+            if after is not before:
+                self.states[fp] = after
+            self._schedule(fp, after)
         self.on_decision(fp, decision)
         for effect in decision.effects:
             if isinstance(effect, Publish):
@@ -50,10 +102,19 @@ class AlertBook:
                     self.world.active.drop(effect.fingerprint)
                 else:
                     self.world.active.put(effect.alert)
-            elif isinstance(effect.message, InhibitedNote):
-                note = effect.message
-                held = self.states.get(note.fingerprint)
-                self.apply(note.fingerprint, self.dispatcher.note_inhibited(held, note), now)
             else:
-                self.handle(effect.message, now)
+                self._forward(effect, now)
         return decision
+
+    def _forward(self, effect: Forward, now: datetime) -> None:
+        message = effect.message
+        if self.forward is not None:
+            self.forward(message)
+        elif isinstance(message, InhibitedNote):
+            self.note(message, now)
+        else:
+            self.handle(message, now)
+
+    def _schedule(self, fp: str, state: AlertState) -> None:
+        self.fingerprint_of[state.alert_id] = fp
+        self.due.set(fp, self.dispatcher.next_due(state).timestamp(), None)

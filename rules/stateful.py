@@ -18,9 +18,9 @@ from rules.alerts import AlertCandidate
 from rules.compiler import CompiledRule
 from rules.conditions import WINDOW
 from rules.engine import ErrorHook, ladder_tier, make_candidate
-from rules.hits import Hit, Tick, hit_of_sample, sample_of
+from rules.hits import Hit, Tick
 from rules.model import Tier
-from rules.windows import Entry, Firing, GroupWindow, next_due, observe, tick
+from rules.windows import Entry, Firing, GroupWindow, expired, next_due, observe, tick
 
 
 def _ignore(rule_id: str, message: str) -> None:
@@ -54,7 +54,7 @@ class WindowStage:
         new, seen = observe(rule.form, rule.spec.lateness, state, entry, rule.spec.version, now.timestamp())
         newest = new.sample is None or hit.event_time.timestamp() >= new.watermark
         if seen.outcome == "counted" and rule.form.keeps_sample and newest:
-            new.sample = sample_of(hit)
+            new.sample = hit
         candidate = None
         if seen.firing is not None:
             candidate = self._candidate(rule, hit, seen.firing, hit.event_id)
@@ -69,10 +69,30 @@ class WindowStage:
             return StageResult(None, None, "expired")
         if firing is None or new.sample is None:
             return StageResult(new, None, "waiting")
-        sample = hit_of_sample(new.sample)
+        sample = new.sample
         return StageResult(
             new, self._candidate(rule, sample, firing, f"absent-after:{sample.event_id}"), "absent"
         )
+
+    def fires_on_clock(self, rule_id: str) -> bool:
+        rule = self.rules.get(rule_id)
+        return rule is not None and rule.form is not None and rule.form.fires_on_clock
+
+    def lapsed(self, rule_id: str, state: GroupWindow, now: float) -> bool:
+        """Idle past its expiry at clock ``now``, so its next event starts it afresh, exactly as if
+        the clock had dropped it on time (an event at the very moment of expiry still finds it)."""
+        rule = self.rules.get(rule_id)
+        if rule is None or rule.form is None:
+            return False
+        form = rule.form
+        return not form.waiting(state) and now > state.touched + form.idle_expiry(rule.spec.lateness)
+
+    def forgettable(self, rule_id: str, state: GroupWindow, now: float) -> bool:
+        """A group the clock does not watch that can go: its rule is gone or changed, or it expired."""
+        rule = self.rules.get(rule_id)
+        if rule is None or rule.form is None or state.rule_version != rule.spec.version:
+            return True
+        return not rule.form.fires_on_clock and expired(rule.form, rule.spec.lateness, state, now)
 
     def next_due(self, rule_id: str, state: GroupWindow) -> float | None:
         """Clock seconds when a tick would next change this group; None if none will (or its rule is gone)."""

@@ -9,8 +9,6 @@ exactly when a group is due (an absence firing, an idle group expiring).
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -24,12 +22,12 @@ from rules.compiler import PackCase, RuleSet
 from rules.engine import Engine
 from rules.errors import Location
 from rules.events import EVENT_ADAPTER, EventBase
-from rules.hits import Tick
 from rules.lifecycle import Decision
+from rules.pipeline import Detector, Outbox
 from rules.schema import DEFAULT_TEST_START, CaseAction, ExpectedAlert
 from rules.silences import WEEKDAYS, Recurrence, Silence
 from rules.stateful import WindowStage
-from rules.windows import GroupWindow
+from rules.window_book import WindowBook
 from rules.world import Ack
 
 
@@ -144,14 +142,15 @@ def _mismatches(exp: ExpectedAlert, n: Notice, final_count: int) -> list[str]:
 
 
 class _Replay:
-    """One case's run: the three stages, their state, the shared world and the virtual clock."""
+    """One case's run: the worker's stages in one process, the shared world and the virtual clock."""
 
     def __init__(self, ruleset: RuleSet, start: datetime, result: CaseResult, errors: list[str]):
         def on_error(rule: str, msg: str) -> None:
             errors.append(f"rule {rule}: {msg}")
 
-        self.engine = Engine(ruleset.rules, on_error=on_error)
-        self.stage = WindowStage(ruleset.rules, on_error=on_error)
+        self.windows = WindowBook(WindowStage(ruleset.rules, on_error=on_error))
+        engine = Engine(ruleset.rules, on_error=on_error)
+        self.detector = Detector(engine, self.windows, holds_every_group=True)
         self.dispatcher = ruleset.dispatcher()
         self.book = AlertBook(self.dispatcher, on_decision=self._decided)
         self.world = self.book.world
@@ -165,12 +164,7 @@ class _Replay:
         self.clock_ticks = True
         """False: only events drive decisions, as when a recorded stream is injected faster than its
         event time passes (the simulator): then no wall-clock deadline falls inside the run."""
-        self.windows: dict[str, tuple[str, GroupWindow]] = {}
         self.actions: list[CaseAction] = []
-        self._heap: list[tuple[float, int, int, str]] = []
-        self._when: dict[tuple[int, str], float] = {}
-        self._order: dict[tuple[int, str], int] = {}
-        self._counter = itertools.count()
 
     def now(self) -> datetime:
         return self.start + timedelta(seconds=max(self.clock, 0.0))
@@ -178,50 +172,23 @@ class _Replay:
     def _decided(self, fp: str, decision: Decision) -> None:
         if decision.state is not None:
             self.result.final_counts[decision.state.alert_id] = decision.state.count
-        self._schedule(1, fp)
         for notice in decision.notices:
             self.result.notices.append(Notice(self.at, notice.alert))
-
-    def _apply(self, decision: Decision, fp: str, at: float) -> None:
-        self.at = at
-        self.book.apply(fp, decision, self.now())
 
     def dispatch(self, cand: AlertCandidate, at: float) -> None:
         self.at = at
         self.book.handle(cand, self.now())
 
-    def _schedule(self, kind: int, key: str) -> None:
-        """Record when an alert (kind 1) or a window (kind 2) is next due, after it changed.
-
-        A heap keeps this O(log n) per change instead of a scan of every group per event; ties go
-        to the group seen first, as the scan did.
-        """
-        slot = (kind, key)
-        if kind == 1:
-            state = self.states.get(key)
-            when = None if state is None else self.dispatcher.next_due(state).timestamp()
-        else:
-            held = self.windows.get(key)
-            when = None if held is None else self.stage.next_due(held[0], held[1])
-        if when is None:
-            self._when.pop(slot, None)
-            self._order.pop(slot, None)
-            return
-        order = self._order.setdefault(slot, next(self._counter))
-        self._when[slot] = when
-        heapq.heappush(self._heap, (when, kind, order, key))
-
     def _due(self) -> tuple[float, int, str] | None:
-        """The earliest thing the clock must do: (time, kind, key); actions first at equal times."""
-        while self._heap:
-            when, kind, _, key = self._heap[0]
-            if self._when.get((kind, key)) == when:
-                break
-            heapq.heappop(self._heap)
-        best: tuple[float, int, str] | None = None
-        if self._heap:
-            when, kind, _, key = self._heap[0]
-            best = (when, kind, key)
+        """The earliest thing the clock must do: (time, kind, key); kind 0 an action, 1 an alert,
+        2 a window. At equal times actions go first, then alerts, then windows."""
+        due = [
+            (when, kind, key)
+            for kind, head in ((1, self.book.next_tick()), (2, self.windows.next_tick()))
+            if head is not None
+            for when, key in [head]
+        ]
+        best = min(due) if due else None
         if self.actions:
             at = self.start.timestamp() + self.actions[0].at
             if best is None or at <= best[0]:
@@ -254,19 +221,18 @@ class _Replay:
                 self._act(self.actions.pop(0), at)
             elif kind == 1:
                 held = self.states[fp]
-                decision = self.dispatcher.tick(held, tick_at, self.world)
-                self._apply(decision, fp, at)
-                if decision.state is held and self.dispatcher.next_due(held) <= tick_at:
+                self.book.due.pop(fp)
+                self.at = at
+                decision = self.book.tick(fp, tick_at)
+                unchanged = decision is not None and decision.state is held
+                if unchanged and self.dispatcher.next_due(held) <= tick_at:
                     raise RuntimeError(
                         f"alert {held.alert_id} is due at {tick_at} but its tick changes nothing"
                     )
             else:
-                rule_id, w = self.windows[fp]
-                res = self.stage.on_tick(w, Tick(rule_id=rule_id, fingerprint=fp, now=tick_at))
-                if res.state is None:
-                    del self.windows[fp]
-                self._schedule(2, fp)
-                if res.candidate is not None:
+                self.windows.due.pop(fp)
+                res = self.windows.tick_one(fp, tick_at)
+                if res is not None and res.candidate is not None:
                     self.dispatch(res.candidate, at)
         self.clock = max(self.clock, offset)
 
@@ -293,8 +259,8 @@ class _Replay:
         ref = action.ack if action.ack is not None else action.resolve
         assert ref is not None
         found = [
-            (fp, st)
-            for fp, st in self.states.items()
+            st
+            for st in self.states.values()
             if st.open
             and st.candidate.rule_id == ref.get("rule", st.candidate.rule_id)
             and all(st.candidate.group.get(k) == v for k, v in ref.items() if k != "rule")
@@ -304,26 +270,18 @@ class _Replay:
                 f"action at {at:g}s: {len(found)} open alerts match {ref}, expected exactly one"
             )
             return
-        fp, st = found[0]
         verb: Literal["ack", "resolve"] = "ack" if action.ack is not None else "resolve"
-        self.world.ack(Ack(alert_id=st.alert_id, action=verb, by=action.by, note=action.note, at=now))
-        self._apply(self.dispatcher.tick(st, now, self.world), fp, at)
+        self.at = at
+        self.book.acknowledge(
+            Ack(alert_id=found[0].alert_id, action=verb, by=action.by, note=action.note, at=now), now
+        )
 
     def event(self, at: float, event: EventBase) -> None:
         self.advance(at, before=True)
-        found = self.engine.detect(event)
-        for cand in found.candidates:
+        out = Outbox()
+        self.detector.on_event(event, self.now(), out)
+        for cand in out.candidates:
             self.dispatch(cand, at)
-        for hit in found.hits:
-            held = self.windows.get(hit.fingerprint)
-            res = self.stage.on_hit(held[1] if held else None, hit, self.now())
-            if res.state is None:
-                self.windows.pop(hit.fingerprint, None)
-            else:
-                self.windows[hit.fingerprint] = (hit.rule_id, res.state)
-            self._schedule(2, hit.fingerprint)
-            if res.candidate is not None:
-                self.dispatch(res.candidate, at)
 
 
 def run_case(ruleset: RuleSet, case: PackCase, clock_ticks: bool = True) -> CaseResult:

@@ -10,6 +10,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from rules.hits import Hit, hit_of_sample, sample_of
+
 Figures = dict[str, float | int]
 Outcome = Literal["counted", "duplicate", "late"]
 
@@ -56,7 +58,7 @@ class GroupWindow:
     fired_by: str | None = None
     absent_since: float | None = None
     """absence: the alert fired for the silence after this event time."""
-    sample: dict[str, Any] | None = None
+    sample: Hit | None = None
     """absence: the newest event's hit, to describe the group when it goes silent."""
     evicted: int = 0
 
@@ -75,7 +77,7 @@ class GroupWindow:
         if self.absent_since is not None:
             out["a"] = self.absent_since
         if self.sample is not None:
-            out["s"] = self.sample
+            out["s"] = sample_of(self.sample)
         if self.evicted:
             out["x"] = self.evicted
         return out
@@ -96,6 +98,6 @@ class GroupWindow:
             w.last_fired = Firing(float(t), dict(figures), tuple(evidence), status)
             w.fired_by = by
         w.absent_since = data.get("a")
-        w.sample = data.get("s")
+        w.sample = None if data.get("s") is None else hit_of_sample(data["s"])
         w.evicted = int(data.get("x", 0))
         return w

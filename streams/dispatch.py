@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 import orjson
 
 from rules.alerts import DISPATCH_MESSAGE, AlertCandidate, DispatchTick, InhibitedNote, to_cloudevent
+from rules.due_index import DueIndex
 from rules.errors import EventDecodeError
 from rules.lifecycle import AlertState, Decision, Notice, Publish
 from rules.world import Ack, World
@@ -31,13 +32,12 @@ from streams.app import (
     settings,
 )
 from streams.dead_letters import dead_letter
-from streams.due_index import DueIndex
 from streams.world_reader import WorldReader
 
 log = logging.getLogger(__name__)
 CE_HEADERS = {"content-type": b"application/cloudevents+json; charset=utf-8"}
 world = World()
-due = DueIndex()
+due: DueIndex[str] = DueIndex()
 fingerprint_of: dict[str, str] = {}
 """Alert id to fingerprint for the alerts this worker's partitions hold, to route acks to them."""
 

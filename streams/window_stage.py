@@ -17,16 +17,16 @@ from datetime import UTC, datetime
 
 import orjson
 
+from rules.due_index import DueIndex
 from rules.errors import EventDecodeError
 from rules.hits import WINDOW_MESSAGE, Hit, Tick
 from rules.windows import GroupWindow
 from streams import metrics
 from streams.app import app, candidates_topic, hits_topic, rules, settings, window_state
 from streams.dead_letters import dead_letter
-from streams.due_index import DueIndex
 
 log = logging.getLogger(__name__)
-due = DueIndex()
+due: DueIndex[str] = DueIndex()
 waiting: set[str] = set()
 """Groups held with nothing due: a fired absence waiting for its group to report again."""
 

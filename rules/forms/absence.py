@@ -21,6 +21,7 @@ class AbsenceForm(Form):
 
     key = "absent_for"
     keeps_sample = True
+    fires_on_clock = True
     until_resolved = True
 
     @classmethod
@@ -58,8 +59,8 @@ class AbsenceForm(Form):
         if due is None or now < due:
             return None
         w.absent_since = w.watermark
-        last = w.sample.get("event_id", "") if w.sample else ""
-        firing = Firing(due, {"absent": now - w.watermark}, (str(last),))
+        last = w.sample.event_id if w.sample else ""
+        firing = Firing(due, {"absent": now - w.watermark}, (last,))
         w.last_fired, w.fired_by = firing, None
         return firing
 

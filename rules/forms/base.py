@@ -45,6 +45,8 @@ class Form(ABC):
     """Whether events on which the rule's ``when`` is false still reach the window."""
     keeps_sample: ClassVar[bool] = False
     """Whether the window keeps its newest event, to describe the group when the clock fires."""
+    fires_on_clock: ClassVar[bool] = False
+    """Whether the clock can fire it (then its groups are kept in a due index, not left to expire)."""
     until_resolved: ClassVar[bool] = False
     """Whether its alert lasts until the form itself resolves it, rather than until quiet time."""
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from streams.due_index import DueIndex
+from rules.due_index import DueIndex
 
 
 def test_only_groups_due_by_now_are_popped_in_due_order() -> None:

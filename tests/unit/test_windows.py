@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable
+from datetime import UTC, datetime
 
 import pytest
 
+from rules.events import Family, Location
 from rules.forms import (
     ABSENCE_FORGET,
     AbsenceForm,
@@ -23,6 +25,7 @@ from rules.forms import (
     SequenceForm,
     Step,
 )
+from rules.hits import Hit
 from rules.schema import MAX_WINDOW_EVENTS
 from rules.windows import Entry, Firing, GroupWindow, Observation, next_due, observe, tick
 
@@ -200,7 +203,19 @@ def test_group_state_round_trips_through_json() -> None:
         last_fired=Firing(2.0, {"count": 2, "span": 0.5}, ("a", "b")),
         fired_by="b",
         absent_since=1.0,
-        sample={"event_id": "b", "group": {"source_id": "D1"}},
+        sample=Hit(
+            rule_id="offline",
+            rule_version=3,
+            fingerprint="fp",
+            group={"source_id": "D1"},
+            group_key="source_id=D1",
+            event_id="b",
+            event_time=datetime(2026, 1, 5, 9, 0, 2, tzinfo=UTC),
+            family=Family.sensor,
+            kind="heartbeat",
+            location=Location(city="乌海市", grid="G-1"),
+            fields={"value": 2.5},
+        ),
         evicted=4,
     )
     text = json.dumps(state.to_json())
@@ -358,7 +373,18 @@ def test_absence_fires_once_per_silence() -> None:
 
 def test_absence_names_the_last_event_before_the_silence_from_its_sample() -> None:
     state, _ = feed(SILENT_15M, [at(0)])
-    state.sample = {"event_id": "hb-7"}
+    state.sample = Hit(
+        rule_id="offline",
+        rule_version=1,
+        fingerprint="fp",
+        group={},
+        group_key="*",
+        event_id="hb-7",
+        event_time=datetime(2026, 1, 5, 9, 0, tzinfo=UTC),
+        family=Family.sensor,
+        kind="heartbeat",
+        location=Location(city="乌海市"),
+    )
     _, firing = tick(SILENT_15M, LATENESS, state, 900)
     assert firing is not None and firing.evidence == ("hb-7",)
 
