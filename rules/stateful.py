@@ -1,8 +1,8 @@
-"""The window stage: a group's hits and ticks in, its window state and alert candidates out.
+"""Judging one group's window for its rule: a hit or the clock in, the new window and a candidate out.
 
-It sits between detection and dispatch. The worker keeps each group's GroupWindow in a Faust table
-keyed by fingerprint; the rule-test runner keeps them in a dict. Tier ladders are judged here, on
-the firing event's fields plus the window's figures (``window.count >= 10``).
+``rules.window_book.WindowBook`` holds the windows and calls this; the worker's window stages and
+the rule-test runner both go through it. Tier ladders are judged here, on the firing event's
+fields plus the window's figures (``window.count >= 10``).
 """
 
 from __future__ import annotations
@@ -41,7 +41,9 @@ def _ts(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
-class WindowStage:
+class WindowJudge:
+    """The stateful rules' window logic; one instance serves every group of every stateful rule."""
+
     def __init__(self, rules: Iterable[CompiledRule], on_error: ErrorHook = _ignore):
         self.rules = {r.id: r for r in rules if r.form is not None and r.spec.enabled}
         self._on_error = on_error

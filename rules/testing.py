@@ -1,6 +1,6 @@
 """The rule test runner: replay a case's events on a virtual clock through the worker's own code.
 
-Detection (Engine), the window stage (WindowStage) and dispatch (Dispatcher) run in-process with
+Detection (Engine), the window stage (WindowJudge) and dispatch (Dispatcher) run in-process with
 state in dicts instead of Faust tables, so a passing case means the worker decides the same way.
 Events arrive in the order they are written; the clock is the latest event time so far, so an
 event written after a later one arrives late. Between events, and on to ``until``, the clock ticks
@@ -26,7 +26,7 @@ from rules.lifecycle import Decision
 from rules.pipeline import Detector, Outbox
 from rules.schema import DEFAULT_TEST_START, CaseAction, ExpectedAlert
 from rules.silences import WEEKDAYS, Recurrence, Silence
-from rules.stateful import WindowStage
+from rules.stateful import WindowJudge
 from rules.window_book import WindowBook
 from rules.world import Ack
 
@@ -148,7 +148,7 @@ class _Replay:
         def on_error(rule: str, msg: str) -> None:
             errors.append(f"rule {rule}: {msg}")
 
-        self.windows = WindowBook(WindowStage(ruleset.rules, on_error=on_error))
+        self.windows = WindowBook(WindowJudge(ruleset.rules, on_error=on_error))
         engine = Engine(ruleset.rules, on_error=on_error)
         self.detector = Detector(engine, self.windows, holds_every_group=True)
         self.dispatcher = ruleset.dispatcher()

@@ -15,7 +15,7 @@ from datetime import datetime
 
 from rules.due_index import DueIndex
 from rules.hits import Hit, Tick
-from rules.stateful import StageResult, WindowStage
+from rules.stateful import StageResult, WindowJudge
 from rules.windows import GroupWindow
 
 Held = tuple[str, GroupWindow]
@@ -32,7 +32,7 @@ def _ignore(rule_id: str, result: StageResult) -> None:
 
 @dataclass
 class WindowBook:
-    stage: WindowStage
+    judge: WindowJudge
     store: WindowStore = field(default_factory=dict)
     due: DueIndex[str] = field(default_factory=DueIndex)
     """Fingerprints of groups the clock may fire, with their rule ids."""
@@ -43,9 +43,9 @@ class WindowBook:
         fp = hit.fingerprint
         held = self.store.get(fp)
         state = None if held is None else held[1]
-        if state is not None and self.stage.lapsed(hit.rule_id, state, now.timestamp()):
+        if state is not None and self.judge.lapsed(hit.rule_id, state, now.timestamp()):
             state = None
-        res = self.stage.on_hit(state, hit, now)
+        res = self.judge.on_hit(state, hit, now)
         self._keep(fp, hit.rule_id, held, res, changed=res.outcome == "counted")
         self.on_result(hit.rule_id, res)
         return res
@@ -69,25 +69,25 @@ class WindowBook:
             self.due.discard(fp)
             return None
         rule_id, state = held
-        res = self.stage.on_tick(state, Tick(rule_id=rule_id, fingerprint=fp, now=now))
+        res = self.judge.on_tick(state, Tick(rule_id=rule_id, fingerprint=fp, now=now))
         self._keep(fp, rule_id, held, res, changed=res.outcome == "absent")
         self.on_result(rule_id, res)
         return res
 
     def schedule(self, fp: str, rule_id: str, state: GroupWindow) -> None:
         """Put a group (back) in the due index if the clock can fire it; after recovery, for each."""
-        when = self.stage.next_due(rule_id, state) if self.stage.fires_on_clock(rule_id) else None
+        when = self.judge.next_due(rule_id, state) if self.judge.fires_on_clock(rule_id) else None
         if when is None:
             self.due.discard(fp)
         else:
             self.due.set(fp, when, rule_id)
 
     def sweep(self, fingerprints: Iterable[str], now: datetime) -> int:
-        """Drop the groups among ``fingerprints`` that can go (see WindowStage.forgettable)."""
+        """Drop the groups among ``fingerprints`` that can go (see WindowJudge.forgettable)."""
         gone = 0
         for fp in fingerprints:
             held = self.store.get(fp)
-            if held is not None and fp not in self.due and self.stage.forgettable(*held, now.timestamp()):
+            if held is not None and fp not in self.due and self.judge.forgettable(*held, now.timestamp()):
                 del self.store[fp]
                 gone += 1
         return gone

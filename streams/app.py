@@ -1,86 +1,174 @@
-"""The Faust application, its topics and its table, configured from Settings.
+"""The worker's Faust application, built from settings: topics, tables, the three stages, their clocks.
 
-Values travel as raw bytes and are decoded by the core (orjson + pydantic), so a malformed
-message reaches our dead-letter handling instead of failing inside Faust's codecs.
+``build`` makes a Runtime and imports nothing global, so tests and tools can build several. Values
+travel as raw bytes and are decoded by the core (orjson + pydantic), so a malformed message reaches
+the dead-letter topic instead of failing inside Faust's codecs. The input, hits and candidates
+topics reach their agents a partition batch at a time (``streams.batching``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
 import faust
-from faust.sensors.prometheus import setup_prometheus_sensors
+from faust import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from rules.events import Family
+from rules.world import World
+from streams import housekeeping
+from streams.batching import BatchingApp
+from streams.detect import DetectStage
+from streams.dispatch import ALERT_CODEC, DispatchStage
 from streams.live_rules import LiveRules
-from streams.settings import get_settings
+from streams.settings import Settings
+from streams.stage import Stage
+from streams.tables import TableStore, raw_table
+from streams.window_codec import WINDOW_CODEC
+from streams.window_stage import WindowStage
+from streams.world_reader import WorldReader
 
-settings = get_settings()
-rules = LiveRules.load(settings)
+log = logging.getLogger(__name__)
 
-app = faust.App(
-    settings.app_id,
-    broker=[f"kafka://{h}" for h in settings.kafka_bootstrap.split(",")],
-    store=settings.store,
-    datadir=str(settings.data_dir / settings.app_id),
-    web_bind=settings.web_bind,
-    web_port=settings.web_port,
-    web_host=settings.web_bind,
-    web_tables_enabled=False,
-    topic_partitions=settings.partitions,
-    topic_replication_factor=settings.replication,
-    topic_allow_declare=True,
-    consumer_auto_offset_reset="earliest",
-    producer_linger=0.005,
-    producer_acks=-1,
-    broker_commit_interval=1.0,
-    broker_session_timeout=settings.session_timeout,
-    key_serializer="raw",
-    value_serializer="raw",
-)
-setup_prometheus_sensors(app, pattern="/metrics", name_prefix="faust")
-
-FAMILY_OF_TOPIC: dict[str, Family] = {t: f for f, t in settings.input_topics().items()}
-
-input_topic = app.topic(*FAMILY_OF_TOPIC, key_type=bytes, value_type=bytes)
-candidates_topic = app.topic(
-    settings.topic(settings.topic_candidates),
-    key_type=bytes,
-    value_type=bytes,
-    partitions=settings.partitions,
-)
-hits_topic = app.topic(
-    settings.topic(settings.topic_hits),
-    key_type=bytes,
-    value_type=bytes,
-    partitions=settings.partitions,
-)
-active_topic = app.topic(settings.topic(settings.topic_active), key_type=bytes, value_type=bytes)
-dlq_topic = app.topic(settings.topic(settings.topic_dlq), key_type=bytes, value_type=bytes)
-audit_topic = app.topic(settings.topic(settings.topic_audit), key_type=bytes, value_type=bytes)
-
-alert_state = app.Table(
-    "alert-state",
-    default=None,
-    partitions=settings.partitions,
-    schema=faust.Schema(key_serializer="json", value_serializer="json"),
-)
-"""Fingerprint to the AlertState of its current alert (JSON), changelog-backed."""
-
-window_state = app.Table(
-    "window-state",
-    default=None,
-    partitions=settings.partitions,
-    schema=faust.Schema(key_serializer="json", value_serializer="json"),
-)
-"""Fingerprint (stateful rule + group) to {"rule": rule id, "w": its GroupWindow as compact JSON}."""
+ROCKSDB_OPTIONS = {
+    "write_buffer_size": 8 * 1024 * 1024,
+    "max_write_buffer_number": 2,
+    "block_cache_size": 16 * 1024 * 1024,
+    "block_cache_compressed_size": 0,
+}
+"""Per table partition; Faust's defaults (64 MB buffers, a 2 GB cache each) let a worker with a
+million groups grow past half a gigabyte."""
 
 
-_agency_topics: dict[str, faust.TopicT] = {}
+@dataclass
+class Runtime:
+    settings: Settings
+    app: BatchingApp
+    rules: LiveRules
+    world: World
+    reader: WorldReader
+    detect: DetectStage
+    windows: WindowStage
+    dispatch: DispatchStage
+
+    @property
+    def stages(self) -> tuple[Stage, ...]:
+        return (self.detect, self.windows, self.dispatch)
 
 
-def agency_topic(agency: str) -> faust.TopicT:
-    """The topic of an agency under the current routing file, built once per topic name."""
-    name = settings.topic(rules.dispatcher.router.topic_of(agency))
-    topic = _agency_topics.get(name)
-    if topic is None:
-        topic = _agency_topics[name] = app.topic(name, key_type=bytes, value_type=bytes)
-    return topic
+def build(settings: Settings) -> Runtime:
+    """Everything a worker runs. Raises RuleSetError (with file:line) on broken rules."""
+    rules = LiveRules.load(settings)
+    inputs = list(settings.input_topics().values())
+    candidates = settings.topic(settings.topic_candidates)
+    hits = settings.topic(settings.topic_hits)
+    app = BatchingApp(
+        settings.app_id,
+        batched=[*inputs, candidates, hits],
+        broker=[f"kafka://{h}" for h in settings.kafka_bootstrap.split(",")],
+        store=settings.store,
+        datadir=str(settings.data_dir / settings.app_id),
+        web_bind=settings.web_bind,
+        web_port=settings.web_port,
+        web_host=settings.web_bind,
+        web_tables_enabled=False,
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication,
+        topic_allow_declare=True,
+        consumer_auto_offset_reset="earliest",
+        producer_linger=0.005,
+        producer_acks=-1,
+        producer_max_batch_size=256 * 1024,
+        broker_commit_interval=1.0,
+        broker_session_timeout=settings.session_timeout,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+    options = ROCKSDB_OPTIONS if settings.store.startswith("rocksdb") else {}
+    partitions = settings.partitions
+    source_windows = raw_table(app, "source-windows", partitions, **options)
+    group_windows = raw_table(app, "group-windows", partitions, **options)
+    alerts = raw_table(app, "alerts", partitions, **options)
+    cache = settings.window_cache
+    producer = app.producer
+    world = World()
+    detect = DetectStage(
+        settings, producer, TableStore(source_windows, WINDOW_CODEC, inputs[0], cache), rules
+    )
+    windows = WindowStage(settings, producer, TableStore(group_windows, WINDOW_CODEC, hits, cache), rules)
+    dispatch = DispatchStage(settings, producer, TableStore(alerts, ALERT_CODEC, candidates), rules, world)
+    reader = WorldReader(settings, world, on_ack=dispatch.on_ack)
+    runtime = Runtime(settings, app, rules, world, reader, detect, windows, dispatch)
+
+    _agent(app, "detect", app.topic(*inputs, key_type=bytes, value_type=bytes), detect)
+    _agent(app, "windows", app.topic(hits, key_type=bytes, value_type=bytes, partitions=partitions), windows)
+    _agent(
+        app,
+        "dispatch",
+        app.topic(candidates, key_type=bytes, value_type=bytes, partitions=partitions),
+        dispatch,
+        ready=reader.ready,
+    )
+    for table, stage in ((source_windows, detect), (group_windows, windows), (alerts, dispatch)):
+        _rebuild_on_recover(table, stage)
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def follow_world() -> None:
+        while True:
+            try:
+                await reader.run()
+            except Exception:  # a broker hiccup must not leave dispatch without silences and acks
+                log.exception("reading acks, silences and open alerts failed; retrying in 2 s")
+                await asyncio.sleep(2.0)
+
+    @app.timer(settings.tick_interval)  # type: ignore[untyped-decorator]
+    async def clock() -> None:
+        """Absences that fire, quiet alerts that resolve, escalations, reminders: on each owner."""
+        if app.rebalancing or app.in_recovery:
+            return
+        for stage in (detect, windows):
+            await _guarded(stage.on_clock())
+        if reader.ready.is_set():
+            await _guarded(dispatch.on_clock())
+
+    @app.page("/metrics")
+    async def metrics_page(self: web.View, request: web.Request) -> web.Response:
+        return self.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+    housekeeping.install(runtime)
+    return runtime
+
+
+def _agent(app: faust.App, name: str, topic: Any, stage: Stage, ready: asyncio.Event | None = None) -> None:
+    async def run(stream: Any) -> None:
+        if ready is not None:
+            await ready.wait()
+        async for event in stream.events():
+            await _guarded(stage.on_batch(event))
+
+    run.__qualname__ = run.__name__ = name
+    app.agent(topic, name=f"riskstream.{name}")(run)
+
+
+def _rebuild_on_recover(table: faust.Table[bytes, bytes], stage: Stage) -> None:
+    async def rebuild() -> None:
+        async with stage.lock:
+            stage.rebuild()
+        log.info("%s stage holds %d keys in the partitions it owns", stage.name, len(stage.store))
+
+    table.on_recover(rebuild)
+
+
+async def _guarded(step: Any) -> None:
+    """A batch or tick whose output cannot reach the broker leaves state decided in memory and not
+    written: the only safe way on is to stop, and let the restarted worker replay from the last
+    commit. Nothing is lost; the supervisor (or the operator) restarts it."""
+    try:
+        await step
+    except Exception:
+        log.critical("a stage could not deliver its output; stopping so that it restarts and replays")
+        logging.shutdown()
+        os._exit(70)

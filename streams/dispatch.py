@@ -1,189 +1,188 @@
 """Stage 3, dispatch: one alert lifecycle per fingerprint, notices to agency and audit topics.
 
-Candidates, clock ticks and inhibition notes arrive keyed by fingerprint, so one alert's state
-lives in one partition of the alert-state table. The decisions are rules.lifecycle's; this module
-loads and stores state, sends notices and publishes the effects (open alerts to every worker,
-messages to other alerts). Delivery is at-least-once; notices carry deterministic ids.
+Candidates and inhibition notes arrive keyed by fingerprint, so one alert's messages meet in one
+partition, whose alerts this worker holds while it owns the partition. The decisions are
+``rules.alert_book``'s and ``rules.lifecycle``'s; this module loads and stores state, sends notices
+and publishes the effects (open alerts to every worker, messages to other alerts). The clock
+(quiet time, escalation, reminders) and duty officers' acknowledgements act on the alerts held
+here. Delivery is at-least-once; notices carry deterministic ids.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
+from aiokafka.structs import ConsumerRecord
+from faust.types import TP
 
+from rules.alert_book import AlertBook
 from rules.alerts import DISPATCH_MESSAGE, AlertCandidate, DispatchTick, InhibitedNote, to_cloudevent
-from rules.due_index import DueIndex
-from rules.errors import EventDecodeError
 from rules.lifecycle import AlertState, Decision, Notice, Publish
 from rules.world import Ack, World
 from streams import metrics
-from streams.app import (
-    active_topic,
-    agency_topic,
-    alert_state,
-    app,
-    audit_topic,
-    candidates_topic,
-    rules,
-    settings,
-)
-from streams.dead_letters import dead_letter
-from streams.world_reader import WorldReader
+from streams.dead_letters import dead_letter, processing_error
+from streams.live_rules import LiveRules
+from streams.sending import Outgoing
+from streams.settings import Settings
+from streams.stage import Stage
+from streams.tables import Codec, TableStore
 
 log = logging.getLogger(__name__)
-CE_HEADERS = {"content-type": b"application/cloudevents+json; charset=utf-8"}
-world = World()
-due: DueIndex[str] = DueIndex()
-fingerprint_of: dict[str, str] = {}
-"""Alert id to fingerprint for the alerts this worker's partitions hold, to route acks to them."""
+CE_HEADERS = [("content-type", b"application/cloudevents+json; charset=utf-8")]
 
 
-async def _tick_for_ack(ack: Ack) -> None:
-    fp = fingerprint_of.get(ack.alert_id)
-    if fp is not None:
-        tick = DispatchTick(fingerprint=fp, now=datetime.now(UTC))
-        await candidates_topic.send(key=fp.encode(), value=tick.model_dump_json().encode())
+def _encode(partition: int, state: AlertState) -> bytes:
+    return b'{"p":%d,"a":%s}' % (partition, state.model_dump_json().encode())
 
 
-reader = WorldReader(settings, world, on_ack=_tick_for_ack)
+def _decode(raw: bytes) -> tuple[int, AlertState]:
+    data = orjson.loads(raw)
+    return data["p"], AlertState.model_validate(data["a"])
 
 
-@app.task  # type: ignore[untyped-decorator]
-async def follow_world() -> None:
-    while True:
-        try:
-            await reader.run()
-        except Exception:  # a broker hiccup must not leave dispatch without silences and acks
-            log.exception("reading acks, silences and open alerts failed; retrying in 2 s")
-            await asyncio.sleep(2.0)
+ALERT_CODEC: Codec[AlertState] = Codec(_encode, _decode)
 
 
-async def dispatch_one(raw: bytes) -> None:
-    msg = DISPATCH_MESSAGE.validate_json(raw)
-    stored = alert_state.get(msg.fingerprint)
-    state = AlertState.model_validate(stored) if stored else None
-    now = datetime.now(UTC)
-    if isinstance(msg, AlertCandidate):
-        decision = rules.dispatcher.handle(state, msg, now, world)
-        if not decision.notices and decision.reason != "opened":
-            metrics.child(metrics.SUPPRESSED, msg.rule_id, decision.reason).inc()
-    elif isinstance(msg, DispatchTick):
-        if state is None:
-            return
-        decision = rules.dispatcher.tick(state, msg.now, world)
-    else:
-        decision = rules.dispatcher.note_inhibited(state, msg)
-    for notice in decision.notices:
-        await _send(notice, state)
-    await _publish(decision)
-    _store(msg.fingerprint, state, decision)
-    if isinstance(msg, AlertCandidate) and decision.alert is not None:
-        done = time.time()
-        metrics.child(metrics.LATENCY, "event_to_alert").observe(max(0.0, done - msg.event_time.timestamp()))
-        if msg.ingested_at is not None:
-            metrics.child(metrics.LATENCY, "consume_to_produce").observe(max(0.0, done - msg.ingested_at))
+class DispatchStage(Stage):
+    name = "dispatch"
 
+    def __init__(
+        self, settings: Settings, producer: Any, store: TableStore[Any], rules: LiveRules, world: World
+    ):
+        super().__init__(settings, producer, store)
+        self.rules = rules
+        self.candidates = settings.topic(settings.topic_candidates)
+        self.audit = settings.topic(settings.topic_audit)
+        self.active = settings.topic(settings.topic_active)
+        self.dlq = settings.topic(settings.topic_dlq)
+        self.book = AlertBook(
+            rules.dispatcher, world, store, on_decision=self._decided, forward=self._forward
+        )
+        self._generation = rules.generation
+        self._out: Outgoing | None = None
+        self._sent: list[tuple[AlertCandidate, Decision]] = []
 
-async def _send(notice: Notice, before: AlertState | None) -> None:
-    alert = notice.alert
-    body = orjson.dumps(to_cloudevent(alert).model_dump(mode="json"))
-    key = alert.alert_id.encode()
-    why = notice.withheld_by
-    if why is None:
-        for agency in alert.agencies:
-            await agency_topic(agency).send(key=key, value=body, headers=CE_HEADERS)
-            metrics.child(metrics.NOTICES, alert.rule_id, alert.risk.value, alert.tier.value, agency).inc()
-            metrics.child(metrics.NOTICE_CHANGES, alert.rule_id, agency, alert.change).inc()
-    else:
-        kind = why.split(" ", 1)[0]
-        for agency in alert.agencies:
-            metrics.child(metrics.WITHHELD, alert.rule_id, agency, kind).inc()
-    headers = {**CE_HEADERS, "riskstream-withheld": why.encode()} if why else CE_HEADERS
-    await audit_topic.send(key=key, value=body, headers=headers)
-    if alert.change == "acknowledged" and alert.acknowledged_at is not None and before is not None:
-        seconds = (alert.acknowledged_at - before.opened_clock).total_seconds()
-        metrics.child(metrics.TIME_TO_ACK, alert.rule_id).observe(max(0.0, seconds))
+    def _follow_rules(self) -> None:
+        if self._generation != self.rules.generation:
+            self._generation = self.rules.generation
+            self.book.dispatcher = self.rules.dispatcher
 
+    async def decide(self, tp: TP, records: list[ConsumerRecord[bytes, bytes]], out: Outgoing) -> None:
+        self._follow_rules()
+        now = datetime.now(UTC)
+        self._begin(out)
+        for record in records:
+            try:
+                msg = DISPATCH_MESSAGE.validate_json(record.value or b"")
+                if isinstance(msg, AlertCandidate):
+                    decision = self.book.handle(msg, now)
+                    if not decision.notices and decision.reason != "opened":
+                        metrics.child(metrics.SUPPRESSED, msg.rule_id, decision.reason).inc()
+                    elif decision.alert is not None:
+                        self._sent.append((msg, decision))
+                elif isinstance(msg, InhibitedNote):
+                    self.book.note(msg, now)
+                else:  # DispatchTick: a clock tick sent by a worker of an earlier version
+                    assert isinstance(msg, DispatchTick)
+                    self.book.tick(msg.fingerprint, now)
+            except Exception as exc:  # e.g. a candidate from an incompatible version: park it, go on
+                log.exception("dispatch failed on %s[%s]@%s", tp.topic, tp.partition, record.offset)
+                await dead_letter(out, self.dlq, record, "candidate", processing_error(exc))
+        await self._send_effects()
 
-async def _publish(decision: Decision) -> None:
-    for effect in decision.effects:
-        if isinstance(effect, Publish):
-            if effect.alert is None:
-                world.active.drop(effect.fingerprint)
-                await active_topic.send(key=effect.fingerprint.encode(), value=None)
-            else:
-                world.active.put(effect.alert)
-                await active_topic.send(
-                    key=effect.fingerprint.encode(), value=effect.alert.model_dump_json().encode()
-                )
+    async def tick(self, out: Outgoing) -> None:
+        self._follow_rules()
+        self._begin(out)
+        self.book.tick_due(datetime.now(UTC))
+        await self._send_effects()
+
+    async def on_ack(self, ack: Ack) -> None:
+        """A duty officer's ack or resolve: the alert acts on it now, if this worker holds it."""
+        async with self.lock:
+            out = Outgoing(self.producer)
+            self._begin(out)
+            self.book.acknowledge(ack, datetime.now(UTC))
+            await self._send_effects()
+            await out.flush()
+            self.store.flush()
+
+    async def on_batch(self, event: Any) -> None:
+        await super().on_batch(event)
+        self._observe_latency()
+
+    def rebuild(self) -> None:
+        """After a rebalance the partitions owned have changed: take over their alerts."""
+        book, now = self.book, datetime.now(UTC)
+        book.due.clear()
+        book.fingerprint_of.clear()
+        for fp, state in self.store.load_all():
+            book.load(fp, state, now)
+        metrics.OPEN_ALERTS.set(len(book.due))
+
+    # -- inside -----------------------------------------------------------------------------------
+
+    def _begin(self, out: Outgoing) -> None:
+        self._out = out
+        self._pending: list[tuple[str, Decision]] = []
+        self._forwards: list[AlertCandidate | InhibitedNote] = []
+
+    def _decided(self, fp: str, decision: Decision) -> None:
+        self._pending.append((fp, decision))
+
+    def _forward(self, message: AlertCandidate | InhibitedNote) -> None:
+        self._forwards.append(message)
+
+    async def _send_effects(self) -> None:
+        out = self._out
+        assert out is not None
+        for _, decision in self._pending:
+            for notice in decision.notices:
+                await self._send_notice(out, notice, decision)
+            for effect in decision.effects:
+                if isinstance(effect, Publish):
+                    key = effect.fingerprint.encode()
+                    body = None if effect.alert is None else effect.alert.model_dump_json().encode()
+                    await out.send(self.active, key, body)
+        for message in self._forwards:
+            body = message.model_dump_json().encode()
+            await out.send(self.candidates, message.fingerprint.encode(), body)
+        self._pending, self._forwards, self._out = [], [], None
+        metrics.OPEN_ALERTS.set(len(self.book.due))
+
+    async def _send_notice(self, out: Outgoing, notice: Notice, decision: Decision) -> None:
+        alert = notice.alert
+        body = orjson.dumps(to_cloudevent(alert).model_dump(mode="json"))
+        key = alert.alert_id.encode()
+        why = notice.withheld_by
+        if why is None:
+            for agency in alert.agencies:
+                topic = self.settings.topic(self.book.dispatcher.router.topic_of(agency))
+                await out.send(topic, key, body, CE_HEADERS)
+                labels = (alert.rule_id, alert.risk.value, alert.tier.value, agency)
+                metrics.child(metrics.NOTICES, *labels).inc()
+                metrics.child(metrics.NOTICE_CHANGES, alert.rule_id, agency, alert.change).inc()
         else:
-            message: AlertCandidate | InhibitedNote = effect.message
-            await candidates_topic.send(
-                key=message.fingerprint.encode(), value=message.model_dump_json().encode()
-            )
+            kind = why.split(" ", 1)[0]
+            for agency in alert.agencies:
+                metrics.child(metrics.WITHHELD, alert.rule_id, agency, kind).inc()
+        headers = [*CE_HEADERS, ("riskstream-withheld", why.encode())] if why else CE_HEADERS
+        await out.send(self.audit, key, body, headers)
+        state = decision.state
+        if alert.change == "acknowledged" and alert.acknowledged_at is not None and state is not None:
+            seconds = (alert.acknowledged_at - state.opened_clock).total_seconds()
+            metrics.child(metrics.TIME_TO_ACK, alert.rule_id).observe(max(0.0, seconds))
 
-
-def _store(fp: str, before: AlertState | None, decision: Decision) -> None:
-    after = decision.state
-    if after is None:
-        if before is not None:
-            del alert_state[fp]
-            fingerprint_of.pop(before.alert_id, None)
-        due.discard(fp)
-    else:
-        if after is not before:
-            alert_state[fp] = after.model_dump(mode="json")
-        fingerprint_of[after.alert_id] = fp
-        _remember(fp, after)
-    metrics.OPEN_ALERTS.set(len(due))
-
-
-def _remember(fp: str, state: AlertState) -> None:
-    due.set(fp, rules.dispatcher.next_due(state).timestamp(), state.candidate.rule_id)
-
-
-@alert_state.on_recover
-async def rebuild_due_index() -> None:
-    """After a rebalance: relearn the owned alerts' due times; apply acks that came meanwhile."""
-    due.clear()
-    fingerprint_of.clear()
-    now = time.time()
-    for fp, stored in alert_state.items():
-        state = AlertState.model_validate(stored)
-        fingerprint_of[state.alert_id] = fp
-        _remember(fp, state)
-        if state.open and state.alert_id in world.acks and state.acked_by is None:
-            due.set(fp, now, state.candidate.rule_id)
-    metrics.OPEN_ALERTS.set(len(due))
-
-
-@app.timer(settings.tick_interval)  # type: ignore[untyped-decorator]
-async def tick_due_alerts() -> None:
-    at = datetime.now(UTC)
-    for fp, _ in due.pop_due(at.timestamp()):
-        tick = DispatchTick(fingerprint=fp, now=at)
-        await candidates_topic.send(key=fp.encode(), value=tick.model_dump_json().encode())
-
-
-@app.agent(candidates_topic)
-async def dispatch(stream):  # type: ignore[no-untyped-def]
-    await reader.ready.wait()
-    async for event in stream.events():
-        try:
-            await dispatch_one(event.value)
-        except Exception as exc:  # e.g. a candidate from an incompatible version: park it, go on
-            log.exception(
-                "dispatch failed on %s[%s]@%s",
-                event.message.topic,
-                event.message.partition,
-                event.message.offset,
-            )
-            await dead_letter(
-                event.message,
-                "candidate",
-                EventDecodeError("processing_error", f"{type(exc).__name__}: {exc}"),
-            )
+    def _observe_latency(self) -> None:
+        """Event-to-alert latency of the batch's notices, now that the broker has them."""
+        done = time.time()
+        to_alert = metrics.child(metrics.LATENCY, "event_to_alert")
+        to_produce = metrics.child(metrics.LATENCY, "consume_to_produce")
+        for cand, _ in self._sent:
+            to_alert.observe(max(0.0, done - cand.event_time.timestamp()))
+            if cand.ingested_at is not None:
+                to_produce.observe(max(0.0, done - cand.ingested_at))
+        self._sent = []

@@ -11,7 +11,7 @@ from rules.engine import Engine
 from rules.errors import RiskstreamError
 from rules.lifecycle import Dispatcher
 from rules.routing import load_routing
-from rules.stateful import WindowStage
+from rules.stateful import WindowJudge
 from streams import metrics
 from streams.settings import Settings
 
@@ -28,9 +28,11 @@ class LiveRules:
     settings: Settings
     ruleset: RuleSet
     engine: Engine
-    stage: WindowStage
+    judge: WindowJudge
     dispatcher: Dispatcher
     _stamp: tuple[tuple[str, float], ...] = ()
+    generation: int = 0
+    """Counts reloads, so stages know to pick up the new rules."""
 
     @classmethod
     def load(cls, settings: Settings) -> LiveRules:
@@ -40,7 +42,7 @@ class LiveRules:
             settings,
             ruleset,
             Engine(ruleset.rules, _eval_error),
-            WindowStage(ruleset.rules, _eval_error),
+            WindowJudge(ruleset.rules, _eval_error),
             ruleset.dispatcher(),
         )
         live._stamp = live._files_stamp()
@@ -73,8 +75,9 @@ class LiveRules:
             return False
         self.ruleset = ruleset
         self.engine = Engine(ruleset.rules, _eval_error)
-        self.stage = WindowStage(ruleset.rules, _eval_error)
+        self.judge = WindowJudge(ruleset.rules, _eval_error)
         self.dispatcher = ruleset.dispatcher()
+        self.generation += 1
         metrics.RULE_RELOADS.labels("ok").inc()
         metrics.RULES_LOADED.set(len(self.engine.rules))
         log.info("rules reloaded: %d rules from %d files", len(self.engine.rules), len(ruleset.files))

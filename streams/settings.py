@@ -84,6 +84,24 @@ class Settings(BaseSettings):
         gt=0,
         description="Seconds between clock checks: absences, idle groups, quiet alerts, escalations",
     )
+    window_cache: int = Field(
+        default=100_000,
+        ge=100,
+        description="Window groups each stage keeps decoded in memory; the rest are read from the "
+        "table when their next event comes (RocksDB keeps millions on disk)",
+    )
+    sweep_interval: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds between sweeps that drop expired window groups from storage, a slice "
+        "at a time",
+    )
+    crash_at: str | None = Field(
+        default=None,
+        description="Testing only: SIGKILL the worker the first time a stage reaches this point, "
+        "e.g. dispatch:decided (state changed, nothing sent) or dispatch:sent (notices sent, state "
+        "not yet written)",
+    )
     stall_after: float = Field(
         default=60.0,
         gt=0,

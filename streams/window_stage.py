@@ -1,116 +1,97 @@
-"""Stage 2, windows: each stateful rule's groups, their event-time windows and the clock.
+"""Stage 2, windows: the stateful rules grouped by anything but the source, and their clock.
 
-Hits arrive keyed by fingerprint (rule + group), so one group's events meet in one partition of
-the window-state table; the table's changelog is what a restarted or surviving worker resumes
-from. The decisions are rules.stateful's; this module only loads, stores and forwards.
-
-The clock reaches groups through the same topic: a timer finds groups that are due (an absence
-to fire, an idle group to forget) and sends them a Tick, which the agent handles like a hit, so
-only the owner of a partition ever changes its state.
+Hits arrive keyed by fingerprint (rule + group), so one group's hits meet in one partition, whose
+windows this worker holds while it owns the partition. The decisions are ``rules.window_book``'s;
+this module loads, stores and forwards. The clock (absences to fire) acts on the windows held here.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from datetime import UTC, datetime
+from typing import Any
 
-import orjson
+from aiokafka.structs import ConsumerRecord
+from faust.types import TP
 
-from rules.due_index import DueIndex
-from rules.errors import EventDecodeError
-from rules.hits import WINDOW_MESSAGE, Hit, Tick
-from rules.windows import GroupWindow
+from rules.alerts import AlertCandidate
+from rules.hits import WINDOW_MESSAGE, Hit
+from rules.stateful import StageResult
+from rules.window_book import WindowBook
 from streams import metrics
-from streams.app import app, candidates_topic, hits_topic, rules, settings, window_state
-from streams.dead_letters import dead_letter
+from streams.dead_letters import dead_letter, processing_error
+from streams.live_rules import LiveRules
+from streams.sending import Outgoing
+from streams.settings import Settings
+from streams.stage import Stage
+from streams.tables import TableStore
 
 log = logging.getLogger(__name__)
-due: DueIndex[str] = DueIndex()
-waiting: set[str] = set()
-"""Groups held with nothing due: a fired absence waiting for its group to report again."""
 
 
-def _remember(fingerprint: str, rule_id: str, state: GroupWindow) -> None:
-    when = rules.stage.next_due(rule_id, state)
-    if when is None:
-        due.discard(fingerprint)
-        waiting.add(fingerprint)
-    else:
-        waiting.discard(fingerprint)
-        due.set(fingerprint, when, rule_id)
-
-
-def _held() -> int:
-    return len(due) + len(waiting)
-
-
-async def window_one(raw: bytes) -> None:
-    msg = WINDOW_MESSAGE.validate_json(raw)
-    stored = window_state.get(msg.fingerprint)
-    state = GroupWindow.from_json(stored["w"]) if stored else None
-    if isinstance(msg, Hit):
-        res = rules.stage.on_hit(state, msg, datetime.now(UTC))
-        metrics.child(metrics.WINDOW_HITS, msg.rule_id, res.outcome).inc()
+def count_window_result(rule_id: str, res: StageResult) -> None:
+    if res.outcome in ("counted", "duplicate", "late", "unknown_rule"):
+        metrics.child(metrics.WINDOW_HITS, rule_id, res.outcome).inc()
         if res.evicted:
-            metrics.child(metrics.WINDOW_EVICTIONS, msg.rule_id).inc(res.evicted)
-        changed = res.outcome == "counted"
+            metrics.child(metrics.WINDOW_EVICTIONS, rule_id).inc(res.evicted)
     else:
-        if state is None:
-            return
-        res = rules.stage.on_tick(state, msg)
         metrics.child(metrics.WINDOW_TICKS, res.outcome).inc()
-        changed = res.outcome != "waiting"
-    if res.candidate is not None:
-        cand = res.candidate
+
+
+async def send_candidates(out: Outgoing, topic: str, candidates: list[AlertCandidate]) -> None:
+    for cand in candidates:
         metrics.child(metrics.RULE_MATCHES, cand.rule_id, cand.risk.value, cand.tier.value).inc()
-        await candidates_topic.send(
-            key=cand.fingerprint.encode(), value=orjson.dumps(cand.model_dump(mode="json"))
-        )
-    if res.state is None:
-        due.discard(msg.fingerprint)
-        waiting.discard(msg.fingerprint)
-        if stored is not None:
-            del window_state[msg.fingerprint]
-    else:
-        if changed:
-            window_state[msg.fingerprint] = {"rule": msg.rule_id, "w": res.state.to_json()}
-        _remember(msg.fingerprint, msg.rule_id, res.state)
-    metrics.WINDOW_GROUPS.set(_held())
+        await out.send(topic, cand.fingerprint.encode(), cand.model_dump_json().encode())
 
 
-@app.agent(hits_topic)
-async def windows(stream):  # type: ignore[no-untyped-def]
-    async for event in stream.events():
-        try:
-            await window_one(event.value)
-        except Exception as exc:  # a bug must cost one message, not the stream
-            log.exception(
-                "window stage failed on %s[%s]@%s",
-                event.message.topic,
-                event.message.partition,
-                event.message.offset,
-            )
-            await dead_letter(
-                event.message, "hit", EventDecodeError("processing_error", f"{type(exc).__name__}: {exc}")
-            )
+class WindowStage(Stage):
+    name = "windows"
 
+    def __init__(self, settings: Settings, producer: Any, store: TableStore[Any], rules: LiveRules):
+        super().__init__(settings, producer, store)
+        self.rules = rules
+        self.candidates = settings.topic(settings.topic_candidates)
+        self.dlq = settings.topic(settings.topic_dlq)
+        self.book = WindowBook(rules.judge, store, on_result=count_window_result)
+        self._generation = rules.generation
 
-@window_state.on_recover
-async def rebuild_due_index() -> None:
-    """After a rebalance the partitions owned have changed: relearn when their groups are due."""
-    due.clear()
-    waiting.clear()
-    for fingerprint, stored in window_state.items():
-        _remember(fingerprint, stored["rule"], GroupWindow.from_json(stored["w"]))
-    metrics.WINDOW_GROUPS.set(_held())
-    log.info("window stage owns %d groups (%d silent, waiting to report)", _held(), len(waiting))
+    def _follow_rules(self) -> None:
+        if self._generation != self.rules.generation:
+            self._generation = self.rules.generation
+            self.book.judge = self.rules.judge
 
+    async def decide(self, tp: TP, records: list[ConsumerRecord[bytes, bytes]], out: Outgoing) -> None:
+        self._follow_rules()
+        now = datetime.now(UTC)
+        found: list[AlertCandidate] = []
+        for record in records:
+            try:
+                msg = WINDOW_MESSAGE.validate_json(record.value or b"")
+                if isinstance(msg, Hit):
+                    res = self.book.observe(msg, now)
+                else:  # a clock tick sent by a worker of an earlier version
+                    res = self.book.tick_one(msg.fingerprint, now)  # type: ignore[assignment]
+                if res is not None and res.candidate is not None:
+                    found.append(res.candidate)
+            except Exception as exc:  # a bug must cost one message, not the stream
+                log.exception("window stage failed on %s[%s]@%s", tp.topic, tp.partition, record.offset)
+                await dead_letter(out, self.dlq, record, "hit", processing_error(exc))
+        await send_candidates(out, self.candidates, found)
+        metrics.WINDOW_GROUPS.labels("windows").set(len(self.store))
 
-@app.timer(settings.tick_interval)  # type: ignore[untyped-decorator]
-async def tick_due_groups() -> None:
-    now = time.time()
-    at = datetime.fromtimestamp(now, UTC)
-    for fingerprint, rule_id in due.pop_due(now):
-        tick = Tick(rule_id=rule_id, fingerprint=fingerprint, now=at)
-        await hits_topic.send(key=fingerprint.encode(), value=WINDOW_MESSAGE.dump_json(tick))
+    async def tick(self, out: Outgoing) -> None:
+        self._follow_rules()
+        found = [r.candidate for r in self.book.tick(datetime.now(UTC)) if r.candidate is not None]
+        await send_candidates(out, self.candidates, found)
+        metrics.WINDOW_GROUPS.labels("windows").set(len(self.store))
+
+    def rebuild(self) -> None:
+        """After a rebalance the partitions owned have changed: relearn which groups the clock watches."""
+        self.book.due.clear()
+        for fp, (rule_id, window) in self.store.load_all():
+            self.book.schedule(fp, rule_id, window)
+        metrics.WINDOW_GROUPS.labels("windows").set(len(self.store))
+
+    def sweep(self, fingerprints: list[str]) -> int:
+        """Drop groups that can go (expired, or their rule gone) among ``fingerprints``."""
+        return self.book.sweep(fingerprints, datetime.now(UTC))

@@ -16,17 +16,17 @@ err = Console(stderr=True, highlight=False)
 
 
 def worker() -> None:
-    """Run the detect and dispatch stages with the configured rule packs (Ctrl-C stops cleanly)."""
+    """Run the detect, window and dispatch stages with the configured rule packs (Ctrl-C stops)."""
     settings = get_settings()
     logging.basicConfig(
         level=settings.log_level.upper(), format="[%(asctime)s] %(levelname)s %(name)s: %(message)s"
     )
     try:
-        # Importing the app loads and compiles the rules, once; broken rules raise here.
-        from streams.app import app, rules
+        from streams.app import build
         from streams.topics import ensure_topics
 
-        created = asyncio.run(ensure_topics(settings, rules.ruleset.router))
+        runtime = build(settings)  # loads and compiles the rules, once; broken rules raise here
+        created = asyncio.run(ensure_topics(settings, runtime.rules.ruleset.router))
     except ConfigError as exc:
         err.print(f"[red]error[/red] {exc}")
         raise typer.Exit(2) from None
@@ -37,20 +37,15 @@ def worker() -> None:
     if created:
         err.print(f"created {len(created)} topics ({settings.partitions} partitions each)")
     err.print(
-        f"riskstream worker: {len(rules.engine.rules)} rules, Kafka {settings.kafka_bootstrap}, "
+        f"riskstream worker: {len(runtime.rules.engine.rules)} rules, Kafka {settings.kafka_bootstrap}, "
         f"metrics http://{settings.web_bind}:{settings.web_port}/metrics"
     )
 
     from faust.worker import Worker
 
-    import streams.detect
-    import streams.dispatch
-    import streams.housekeeping
-    import streams.window_stage  # noqa: F401  (registers agents and timers)
-
     (settings.data_dir / settings.app_id).mkdir(parents=True, exist_ok=True)
     sys.argv = [sys.argv[0]]
-    faust_worker = Worker(app, loglevel=settings.log_level)
+    faust_worker = Worker(runtime.app, loglevel=settings.log_level)
     # Faust's terminal spinner sets the root logger to DEBUG at level warning and above, so every
     # aiokafka debug call builds a log record: about 30% of throughput on alert-heavy traffic.
     faust_worker.spinner = None

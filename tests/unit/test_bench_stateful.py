@@ -17,7 +17,7 @@ from rules.compiler import RuleSet, load_ruleset
 from rules.engine import Engine
 from rules.events import EVENT_ADAPTER
 from rules.routing import Router, load_routing
-from rules.stateful import WindowStage
+from rules.stateful import WindowJudge
 from rules.windows import GroupWindow
 from streams.bench.packs import PROBE_RULE_ID, count_rules, write_pack
 from streams.bench.params import BenchParams
@@ -58,7 +58,7 @@ def stateful_rules(tmp_path_factory: pytest.TempPathFactory, shipped_router: Rou
 
 def _replay(rules: RuleSet, bodies: list[bytes]) -> tuple[int, int, Counter[str]]:
     """(hits, firings, outcomes) of the worker's own decisions on these events, in order."""
-    engine, stage = Engine(rules.rules), WindowStage(rules.rules)
+    engine, stage = Engine(rules.rules), WindowJudge(rules.rules)
     state: dict[str, GroupWindow | None] = {}
     hits = fired = 0
     outcomes: Counter[str] = Counter()

@@ -13,7 +13,7 @@ import orjson
 from rules.alerts import AlertCandidate
 from rules.engine import Engine
 from rules.hits import Tick
-from rules.stateful import WindowStage
+from rules.stateful import WindowJudge
 from rules.testing import CaseResult, run_cases
 from tests.unit.conftest import T0
 
@@ -214,7 +214,7 @@ def test_a_rise_from_zero_reaches_dispatch_intact_as_json(
 ) -> None:
     # The worker sends candidates between stages as JSON, which has no infinity for a percentage.
     rules = load_rules(RISING).rules
-    engine, stage = Engine(rules), WindowStage(rules)
+    engine, stage = Engine(rules), WindowJudge(rules)
     state = None
     for t, value in ((0, 0.0), (700, 1.0)):
         (hit,) = engine.detect(make_event("sensor", "water_level", at=t, value=value)).hits
@@ -451,9 +451,9 @@ def test_a_tick_for_state_of_an_older_rule_version_forgets_it(
 ) -> None:
     rules = load_rules(OFFLINE).rules
     (hit,) = Engine(rules).detect(make_event("sensor", "heartbeat")).hits
-    res = WindowStage(rules).on_hit(None, hit, T0)
+    res = WindowJudge(rules).on_hit(None, hit, T0)
     assert res.outcome == "counted" and res.state is not None
-    newer = WindowStage(load_rules(OFFLINE.replace("  tier: blue", "  tier: blue\n  version: 2")).rules)
+    newer = WindowJudge(load_rules(OFFLINE.replace("  tier: blue", "  tier: blue\n  version: 2")).rules)
     stale = newer.on_tick(res.state, Tick(rule_id="offline", fingerprint=hit.fingerprint, now=T0))
     assert stale.state is None and stale.outcome == "stale"
 
@@ -462,7 +462,7 @@ def test_the_stage_reports_counted_duplicate_and_late_hits(
     load_rules: LoadRules, make_event: MakeEvent
 ) -> None:
     rules = load_rules(CROWD).rules
-    engine, stage = Engine(rules), WindowStage(rules)
+    engine, stage = Engine(rules), WindowJudge(rules)
     (hit,) = engine.detect(make_event("camera", "crowd_density", at=600, people=200)).hits
     (old,) = engine.detect(make_event("camera", "crowd_density", at=0, people=200)).hits
     res = stage.on_hit(None, hit, T0)

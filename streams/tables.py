@@ -1,0 +1,210 @@
+"""Stage state in Faust tables, decoded in memory and written once per batch.
+
+A stage decides a batch on decoded state held by the worker that owns its partitions, then writes
+each key it changed to the table once (RocksDB or memory, plus one changelog record), after the
+batch's output has reached the broker: no state is durable ahead of the notices it implies, and
+Faust commits the input offsets only after the changelog is flushed. Values carry the partition
+they belong to, so state changed by the clock (outside any batch) is written to the right one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, MutableMapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import faust
+from faust.streams import _current_event
+
+V = TypeVar("V")
+
+
+@dataclass(frozen=True)
+class Codec(Generic[V]):
+    """How a stage's values are written: ``encode(partition, value)`` and ``decode(raw)``."""
+
+    encode: Callable[[int, V], bytes]
+    decode: Callable[[bytes], tuple[int, V]]
+
+
+class _Message:
+    __slots__ = ("partition", "topic")
+
+    def __init__(self, topic: str, partition: int):
+        self.topic = topic
+        self.partition = partition
+
+
+class _PartitionScope:
+    """Stands in for the event a Faust table takes its partition from."""
+
+    __slots__ = ("__weakref__", "message")
+
+    def __init__(self, topic: str, partition: int):
+        self.message = _Message(topic, partition)
+
+
+@contextlib.contextmanager
+def in_partition(topic: str, partition: int) -> Iterator[None]:
+    """Table writes inside go to ``partition`` (Faust reads it from the current event)."""
+    scope = _PartitionScope(topic, partition)
+    token = _current_event.set(weakref.ref(scope))  # type: ignore[arg-type]
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
+
+
+class TableStore(MutableMapping[str, V]):
+    """A table's values by key, decoded on first use and written back by ``flush``.
+
+    ``partition`` is the partition of the batch being processed: a new key belongs to it. At most
+    ``cache_limit`` clean values stay decoded (None: all); the rest are read again when needed.
+    """
+
+    def __init__(
+        self,
+        table: faust.Table[bytes, bytes],
+        codec: Codec[V],
+        source_topic: str,
+        cache_limit: int | None = None,
+    ):
+        self.table = table
+        self.codec = codec
+        self.source_topic = source_topic
+        self.cache_limit = cache_limit
+        self.partition: int | None = None
+        self._cache: OrderedDict[str, V] = OrderedDict()
+        self._where: dict[str, int] = {}
+        self._dirty: set[str] = set()
+        self._gone: set[str] = set()
+        self.count = 0
+        """Keys held (kept by the stage's own changes; recounted by ``load_all``)."""
+
+    # -- MutableMapping ---------------------------------------------------------------------------
+
+    def __getitem__(self, key: str) -> V:
+        value = self._cache.get(key)
+        if value is not None:
+            if self.cache_limit is not None:
+                self._cache.move_to_end(key)
+            return value
+        if key in self._gone:
+            raise KeyError(key)
+        raw = self.table.get(key.encode())
+        if raw is None:
+            raise KeyError(key)
+        partition, value = self.codec.decode(raw)
+        self._remember(key, value, partition)
+        return value
+
+    def __setitem__(self, key: str, value: V) -> None:
+        if key not in self._cache:
+            self.count += 1
+            if key not in self._where:
+                if self.partition is None:
+                    raise RuntimeError(f"no partition for new key {key!r} outside a batch")
+                self._where[key] = self.partition
+        self._cache[key] = value
+        self._dirty.add(key)
+        self._gone.discard(key)
+
+    def __delitem__(self, key: str) -> None:
+        if key not in self._cache:
+            self[key]  # raises KeyError if it is not held at all
+        del self._cache[key]
+        self.count -= 1
+        self._dirty.discard(key)
+        self._gone.add(key)
+
+    def __iter__(self) -> Iterator[str]:
+        """Keys decoded in memory (not every key held: see ``keys_held``)."""
+        return iter(list(self._cache))
+
+    def __len__(self) -> int:
+        return self.count
+
+    # -- writing ----------------------------------------------------------------------------------
+
+    def flush(self) -> int:
+        """Write every changed key to its partition of the table; returns how many."""
+        if not self._dirty and not self._gone:
+            return 0
+        by_partition: dict[int, list[str]] = {}
+        for key in (*self._dirty, *self._gone):
+            by_partition.setdefault(self._where[key], []).append(key)
+        encode, table, cache = self.codec.encode, self.table, self._cache
+        for partition, keys in by_partition.items():
+            with in_partition(self.source_topic, partition):
+                for key in keys:
+                    if key in self._gone:
+                        with contextlib.suppress(KeyError):
+                            del table[key.encode()]
+                        del self._where[key]
+                    else:
+                        table[key.encode()] = encode(partition, cache[key])
+        written = len(self._dirty) + len(self._gone)
+        self._dirty.clear()
+        self._gone.clear()
+        self._trim()
+        return written
+
+    @property
+    def dirty(self) -> bool:
+        return bool(self._dirty or self._gone)
+
+    # -- after recovery ---------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Forget what is decoded (the partitions owned changed); nothing may be unwritten."""
+        assert not self.dirty, "state changed and not flushed before a rebalance"
+        self._cache.clear()
+        self._where.clear()
+        self.count = 0
+
+    def load_all(self) -> Iterator[tuple[str, V]]:
+        """Every key the owned partitions hold, decoded (as many kept decoded as the cache takes)."""
+        self.reset()
+        for raw_key, raw in self.table.items():
+            key = raw_key.decode() if isinstance(raw_key, bytes) else str(raw_key)
+            partition, value = self.codec.decode(raw)
+            self.count += 1
+            if self.cache_limit is None or len(self._cache) < self.cache_limit:
+                self._remember(key, value, partition)
+            yield key, value
+
+    def keys_held(self) -> Iterator[str]:
+        """Every key the owned partitions hold, straight from the table, lazily (for sweeps)."""
+        for raw_key in self.table:
+            yield raw_key.decode() if isinstance(raw_key, bytes) else str(raw_key)
+
+    # -- inside -----------------------------------------------------------------------------------
+
+    def _remember(self, key: str, value: V, partition: int) -> None:
+        self._cache[key] = value
+        self._where[key] = partition
+
+    def _trim(self) -> None:
+        """Forget the least recently used decoded values over the limit (all are written)."""
+        if self.cache_limit is None:
+            return
+        while len(self._cache) > self.cache_limit:
+            key, _ = self._cache.popitem(last=False)
+            self._where.pop(key, None)
+
+
+def raw_table(app: faust.App, name: str, partitions: int, **options: Any) -> faust.Table[bytes, bytes]:
+    """A table of bytes keyed by bytes: its stage encodes and decodes values itself."""
+    table: faust.Table[bytes, bytes] = app.Table(  # type: ignore[assignment]
+        name,
+        default=None,
+        partitions=partitions,
+        key_type=bytes,
+        value_type=bytes,
+        schema=faust.Schema(key_serializer="raw", value_serializer="raw"),
+        options=options or None,
+    )
+    return table
