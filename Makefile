@@ -20,7 +20,7 @@ lint: venv
 	.venv/bin/ruff check .
 
 typecheck: venv
-	.venv/bin/mypy rules streams connectors
+	.venv/bin/mypy rules streams connectors bench
 
 rules-check: venv
 	.venv/bin/riskstream rules lint && .venv/bin/riskstream rules test
@@ -32,4 +32,4 @@ integration: venv
 	.venv/bin/python -m pytest tests/integration -q
 
 bench: venv      ## throughput and latency vs a raw aiokafka passthrough (see README)
-	.venv/bin/riskstream bench
+	.venv/bin/riskstream-bench

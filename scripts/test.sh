@@ -7,7 +7,7 @@ bash scripts/bootstrap.sh
 echo "==> ruff"
 .venv/bin/ruff check .
 echo "==> mypy (strict for rules/)"
-.venv/bin/mypy rules streams connectors
+.venv/bin/mypy rules streams connectors bench
 echo "==> shipped rule packs"
 .venv/bin/riskstream rules lint
 .venv/bin/riskstream rules test

@@ -6,7 +6,6 @@ import typer
 
 from streams import rules_cli, silence_cli
 from streams.ack_cli import ack, resolve
-from streams.bench_cli import bench
 from streams.config_cli import config
 from streams.simulate_cli import simulate
 from streams.tail import tail
@@ -25,7 +24,6 @@ app.command()(worker)
 app.command()(tail)
 app.command()(config)
 app.command("simulate")(simulate)
-app.command()(bench)
 
 
 def main() -> None:

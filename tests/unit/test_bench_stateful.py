@@ -13,18 +13,12 @@ from pathlib import Path
 import orjson
 import pytest
 
-from rules.compiler import RuleSet, load_ruleset
-from rules.engine import Engine
-from rules.events import EVENT_ADAPTER
-from rules.routing import Router, load_routing
-from rules.stateful import WindowJudge
-from rules.windows import GroupWindow
-from streams.bench.packs import PROBE_RULE_ID, count_rules, write_pack
-from streams.bench.params import BenchParams
-from streams.bench.pipeline import parse_counters
-from streams.bench.process import parse_status
-from streams.bench.runner import plan, short_count
-from streams.bench.stateful import (
+from bench.packs import PROBE_RULE_ID, count_rules, write_pack
+from bench.params import BenchParams
+from bench.pipeline import parse_counters
+from bench.process import parse_status
+from bench.runner import plan, short_count
+from bench.stateful import (
     GROUPS_RULE_ID,
     STATEFUL_GROUPS,
     FiringModel,
@@ -37,6 +31,12 @@ from streams.bench.stateful import (
     stateful_probe_pack,
     unique_group_events,
 )
+from rules.compiler import RuleSet, load_ruleset
+from rules.engine import Engine
+from rules.events import EVENT_ADAPTER
+from rules.routing import Router, load_routing
+from rules.stateful import WindowJudge
+from rules.windows import GroupWindow
 from streams.settings import PACKAGE_RULES, Settings
 
 TOPICS = Settings(topic_prefix="t.").input_topics()
@@ -193,23 +193,24 @@ def test_memory_workload_is_one_group_per_event_and_never_fires(
     assert orjson.loads(messages[0][2])["source_id"] == "bench-g-0000000"
 
 
-def test_window_metrics_are_read_from_the_worker_page() -> None:
+def test_window_and_stage_metrics_are_read_from_the_worker_page() -> None:
     text = "\n".join(
         [
             "# HELP riskstream_window_hits_total ...",
             'riskstream_window_hits_total{outcome="counted",rule="a"} 7.0',
             'riskstream_window_hits_total{outcome="counted",rule="b"} 3.0',
             'riskstream_window_hits_total{outcome="late",rule="a"} 1.0',
-            "riskstream_window_groups 42.0",
+            'riskstream_window_groups{stage="detect"} 40.0',
+            'riskstream_window_groups{stage="windows"} 2.0',
             'riskstream_events_total{family="sensor",outcome="valid"} 11.0',
-            'faust_messages_received_per_topic_total{topic="p.riskstream.candidates"} 5.0',
-            "faust_active_messages 2.0",
+            'riskstream_stage_records_total{stage="dispatch"} 5.0',
+            'riskstream_stage_records_total{stage="detect"} 11.0',
         ]
     )
     c = parse_counters(text)
     assert c.window_outcomes == {"counted": 10.0, "late": 1.0}
     assert (c.window_hits, c.window_groups, c.processed) == (11.0, 42.0, 11.0)
-    assert (c.received, c.in_flight) == ({"p.riskstream.candidates": 5.0}, 2.0)
+    assert c.stage_records == {"dispatch": 5.0, "detect": 11.0}
 
 
 def test_process_memory_from_proc_status() -> None:

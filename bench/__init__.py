@@ -1,4 +1,4 @@
-"""`riskstream bench`: how fast the worker drains a backlog and how soon an event becomes an alert.
+"""`riskstream-bench`: how fast the worker drains a backlog and how soon an event becomes an alert.
 
 Every pipeline number sits next to a raw aiokafka consume-to-produce loop on the same broker, so a
 result reads as "the pipeline achieves X of what Kafka plus a Python client can do here" instead of
@@ -15,5 +15,5 @@ Two numbers per scenario, measured differently on purpose:
 Where things live: runner (the scenarios, run_bench), workload and packs (what is generated),
 broker (which Kafka), process, pipeline and passthrough (what is measured), throughput and
 latency (how), report (the JSON), params (the run's inputs and result records). The command line
-is streams.bench_cli.
+is bench.cli. It drives the runtime only from outside, like any other Kafka client.
 """

@@ -1,4 +1,4 @@
-"""`riskstream bench`: the command line and the rich display around streams.bench.
+"""`riskstream bench`: the command line and the rich display around bench.
 
 Options default to None so that ``--quick`` can shrink whatever the user did not set explicitly.
 """
@@ -23,11 +23,11 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from streams.bench.broker import broker, given_bootstrap
-from streams.bench.packs import max_generated_rules
-from streams.bench.params import BenchParams
-from streams.bench.report import write_json
-from streams.bench.runner import run_bench
+from bench.broker import broker, given_bootstrap
+from bench.packs import max_generated_rules
+from bench.params import BenchParams
+from bench.report import write_json
+from bench.runner import run_bench
 
 console = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 120)
 """Wide enough for the table when the output goes to a file or CI log."""
@@ -319,3 +319,7 @@ def bench(
         console.print(f"worker profiles in {profile}/ (python -m pstats {profile}/<scenario>.prof)")
     if any(row["error"] for row in report["scenarios"]):
         raise typer.Exit(1)
+
+
+def main() -> None:
+    typer.run(bench)

@@ -27,11 +27,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Literal
 
-from rules.events import Family
-from rules.routing import Router
-from rules.templates import lookup
-from streams.bench.packs import PROBE_RULE_ID, RISK_OF, ROUTE_OF, _threshold, rule_pairs
-from streams.bench.workload import (
+from bench.packs import PROBE_RULE_ID, RISK_OF, ROUTE_OF, _threshold, rule_pairs
+from bench.workload import (
     METRIC_OF,
     PROBE_FAMILY,
     PROBE_KIND,
@@ -43,6 +40,9 @@ from streams.bench.workload import (
     draw_metric,
     encode,
 )
+from rules.events import Family
+from rules.routing import Router
+from rules.templates import lookup
 
 StatefulForm = Literal["count", "distinct", "aggregate", "holds_for", "sequence", "absent_for"]
 

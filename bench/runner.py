@@ -16,17 +16,14 @@ from typing import Any
 
 from aiokafka import TopicPartition
 
-from rules.compiler import pack_files
-from rules.events import Family
-from rules.routing import Router, load_routing
-from streams.bench.broker import KafkaProbe, preload, preload_chunks
-from streams.bench.latency import LatencyRun, passthrough_event, probe_alert_event
-from streams.bench.packs import SHIPPED_PACKS, count_rules, generate_pack, probe_pack, write_pack
-from streams.bench.params import BenchParams, Display, Memory, Scenario, ScenarioResult
-from streams.bench.pipeline import Counters, free_port, scrape, worker_argv, worker_env
-from streams.bench.process import Child, python_argv, tree_size_mb
-from streams.bench.report import compare, load_average, report
-from streams.bench.stateful import (
+from bench.broker import KafkaProbe, preload, preload_chunks
+from bench.latency import LatencyRun, passthrough_event, probe_alert_event
+from bench.packs import SHIPPED_PACKS, count_rules, generate_pack, probe_pack, write_pack
+from bench.params import BenchParams, Display, Memory, Scenario, ScenarioResult
+from bench.pipeline import Counters, free_port, scrape, worker_argv, worker_env
+from bench.process import Child, python_argv, tree_size_mb
+from bench.report import compare, load_average, report
+from bench.stateful import (
     FiringModel,
     GroupSpace,
     StatefulFactory,
@@ -37,8 +34,11 @@ from streams.bench.stateful import (
     stateful_probe_pack,
     unique_group_events,
 )
-from streams.bench.throughput import Poll, cpu_sample, drain, throughput_of, wait_committed
-from streams.bench.workload import EventFactory, backlog
+from bench.throughput import Poll, cpu_sample, drain, throughput_of, wait_committed
+from bench.workload import EventFactory, backlog
+from rules.compiler import pack_files
+from rules.events import Family
+from rules.routing import Router, load_routing
 from streams.settings import Settings
 from streams.topics import ensure_topics
 
@@ -100,7 +100,7 @@ async def run_passthrough(ctx: RunContext, scenario: Scenario) -> ScenarioResult
     await _preload(ctx, scenario, inputs, factory)
     group = ctx.app_id(scenario.slug)
     argv = python_argv(
-        ["-m", "streams.bench.passthrough", ctx.bootstrap, group, output, *inputs.values()],
+        ["-m", "bench.passthrough", ctx.bootstrap, group, output, *inputs.values()],
         ctx.profile_path(scenario.slug),
     )
     child = Child(argv, dict(os.environ), ctx.tmp / f"{scenario.slug}.log", ctx.tmp)
@@ -189,10 +189,10 @@ async def run_pipeline(ctx: RunContext, scenario: Scenario) -> ScenarioResult:
         last = c
         done = c.processed >= n and c.window_hits >= hits_needed
         if done:
-            # Dispatch is done when it has taken and acknowledged all that detect and the window
-            # stage wrote for it (counting its decisions would miss notices storm control withholds).
+            # Dispatch is done when it has finished all that detect and the window stage wrote for
+            # it (counting its decisions would miss notices storm control withholds).
             written = await ctx.probe.end_total(candidate_tps)
-            done = c.received.get(candidates, 0.0) >= written and c.in_flight == 0
+            done = c.stage_records.get("dispatch", 0.0) >= written
         count = _two_stage(c, n, hits_needed) if hits_needed else c.processed
         return count, done
 

@@ -12,10 +12,10 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from bench.packs import PROBE_RULE_ID
+from bench.params import Display, Latency
+from bench.workload import EventFactory, encode
 from rules.events import Family
-from streams.bench.packs import PROBE_RULE_ID
-from streams.bench.params import Display, Latency
-from streams.bench.workload import EventFactory, encode
 
 LATENCY_TICK = 0.005
 

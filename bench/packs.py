@@ -9,10 +9,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from rules.compiler import load_ruleset
-from rules.events import KINDS, Family
-from rules.routing import Router
-from streams.bench.workload import (
+from bench.workload import (
     FAMILY_MIX,
     METRIC_OF,
     METRIC_TOP,
@@ -23,6 +20,9 @@ from streams.bench.workload import (
     inverse_survival,
     survival,
 )
+from rules.compiler import load_ruleset
+from rules.events import KINDS, Family
+from rules.routing import Router
 from streams.settings import PACKAGE_RULES
 
 SHIPPED_PACKS = PACKAGE_RULES / "packs"

@@ -11,7 +11,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from streams.bench.process import python_argv
+from bench.process import python_argv
 from streams.settings import Settings
 
 
@@ -63,10 +63,8 @@ class Counters:
     eval_errors: float = 0.0
     window_outcomes: dict[str, float] = field(default_factory=dict)
     window_groups: float = 0.0
-    received: dict[str, float] = field(default_factory=dict)
-    """Faust's messages received per topic (by the consumer, before any agent handles them)."""
-    in_flight: float = 0.0
-    """Faust's active messages: received but not yet acknowledged by their agent."""
+    stage_records: dict[str, float] = field(default_factory=dict)
+    """Records each stage has finished: decided, output acknowledged, state written."""
 
     @property
     def dispatched(self) -> float:
@@ -87,14 +85,14 @@ _COUNTER_OF = {
 
 
 _OUTCOME = re.compile(r'outcome="([^"]*)"')
-_TOPIC = re.compile(r'topic="([^"]*)"')
+_STAGE = re.compile(r'stage="([^"]*)"')
 
 
 def parse_counters(text: str) -> Counters:
     sums = dict.fromkeys(("processed", "matched", "alerts", "suppressed", "eval_errors"), 0.0)
     outcomes: dict[str, float] = {}
-    received: dict[str, float] = {}
-    groups = in_flight = 0.0
+    stages: dict[str, float] = {}
+    groups = 0.0
     for line in text.splitlines():
         if not line or line.startswith("#"):
             continue
@@ -109,16 +107,12 @@ def parse_counters(text: str) -> Counters:
             outcome = found.group(1) if found else "unknown"
             outcomes[outcome] = outcomes.get(outcome, 0.0) + float(value)
         elif name == "riskstream_window_groups":
-            groups = float(value)
-        elif name == "faust_messages_received_per_topic_total":
-            found = _TOPIC.search(series)
+            groups += float(value)
+        elif name == "riskstream_stage_records_total":
+            found = _STAGE.search(series)
             if found:
-                received[found.group(1)] = float(value)
-        elif name == "faust_active_messages":
-            in_flight = float(value)
-    return Counters(
-        **sums, window_outcomes=outcomes, window_groups=groups, received=received, in_flight=in_flight
-    )
+                stages[found.group(1)] = float(value)
+    return Counters(**sums, window_outcomes=outcomes, window_groups=groups, stage_records=stages)
 
 
 def _get(url: str) -> str:

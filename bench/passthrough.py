@@ -1,4 +1,4 @@
-"""The ceiling: a raw aiokafka consume-to-produce loop, run as `python -m streams.bench.passthrough`."""
+"""The ceiling: a raw aiokafka consume-to-produce loop, run as `python -m bench.passthrough`."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def main(argv: list[str]) -> int:
     if len(argv) >= 4:
         asyncio.run(passthrough(argv[0], argv[1], argv[2], argv[3:]))
         return 0
-    print("usage: python -m streams.bench.passthrough BOOTSTRAP GROUP OUTPUT INPUT...", file=sys.stderr)
+    print("usage: python -m bench.passthrough BOOTSTRAP GROUP OUTPUT INPUT...", file=sys.stderr)
     return 2
 
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from aiokafka import TopicPartition
 
-from streams.bench.broker import KafkaProbe
-from streams.bench.params import Display, Throughput
-from streams.bench.process import Child
+from bench.broker import KafkaProbe
+from bench.params import Display, Throughput
+from bench.process import Child
 
 POLL_SECONDS = 0.2
 

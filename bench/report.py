@@ -14,8 +14,8 @@ from typing import Any
 
 import orjson
 
-from streams.bench.broker import REPO_ROOT, kafka_version
-from streams.bench.params import BenchParams, ScenarioResult
+from bench.broker import REPO_ROOT, kafka_version
+from bench.params import BenchParams, ScenarioResult
 
 
 def compare(results: list[ScenarioResult]) -> None:

@@ -1,0 +1,5 @@
+"""`python -m bench`, the same as `riskstream-bench`."""
+
+from bench.cli import main
+
+main()
