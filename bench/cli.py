@@ -33,7 +33,7 @@ console = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty(
 """Wide enough for the table when the output goes to a file or CI log."""
 
 FULL = BenchParams()
-QUICK = BenchParams(events=5_000, duration=10.0, settle=5.0, stateful_events=20_000, stateful_groups=20_000)
+QUICK = BenchParams(events=20_000, duration=10.0, settle=5.0, stateful_events=20_000, stateful_groups=20_000)
 DEFAULT_OUTPUT = Path("bench-results/latest.json")
 
 
@@ -213,7 +213,7 @@ def bench(
             "--events",
             "-n",
             min=100,
-            help="Backlog size for the throughput drain (default 20000; --quick 5000)",
+            help="Backlog size for the throughput drain (default 100000; --quick 20000)",
         ),
     ] = None,
     rate: Annotated[

@@ -13,7 +13,7 @@ ScenarioKind = Literal["passthrough", "pipeline", "stateful", "groups"]
 class BenchParams:
     """One run's knobs; all of them go into the JSON so results stay comparable."""
 
-    events: int = 20_000
+    events: int = 100_000
     rate: float = 200.0  # well below the slowest drain seen on 2 cores (~800 ev/s): work, not queues
     duration: float = 30.0
     probe_fraction: float = 0.05
@@ -45,6 +45,8 @@ class Scenario:
     store: str = "memory://"
     events: int | None = None
     """Backlog size when it is not the run's ``events`` (stateful and memory scenarios)."""
+    workload: Literal["stress", "city"] = "stress"
+    """stress: kinds drawn uniformly, a fifth of events alerting; city: the simulator's traffic."""
 
     @property
     def is_passthrough(self) -> bool:

@@ -17,6 +17,7 @@ from typing import Any
 from aiokafka import TopicPartition
 
 from bench.broker import KafkaProbe, preload, preload_chunks
+from bench.city import CityFactory
 from bench.latency import LatencyRun, passthrough_event, probe_alert_event
 from bench.packs import SHIPPED_PACKS, count_rules, generate_pack, probe_pack, write_pack
 from bench.params import BenchParams, Display, Memory, Scenario, ScenarioResult
@@ -74,6 +75,8 @@ class RunContext:
         run_id, seed = f"{self.run_id}{scenario.slug}", self.params.seed
         if scenario.kind == "stateful":
             return StatefulFactory(run_id, seed, self.group_space())
+        if scenario.workload == "city":
+            return CityFactory(run_id, seed)
         return EventFactory(run_id, seed)
 
     def group_space(self) -> GroupSpace:
@@ -433,7 +436,16 @@ def plan(params: BenchParams, tmp: Path, router: Router) -> list[Scenario]:
     if params.passthrough:
         out.append(Scenario("passthrough", "passthrough", kind="passthrough"))
     if params.shipped and SHIPPED_PACKS.is_dir() and pack_files([SHIPPED_PACKS]):
-        out.append(Scenario("shipped packs", "shipped", (SHIPPED_PACKS, probe.parent)))
+        out.append(
+            Scenario(
+                "city (shipped packs)",
+                "city",
+                (SHIPPED_PACKS, probe.parent),
+                store="rocksdb://",
+                workload="city",
+            )
+        )
+        out.append(Scenario("shipped packs, stress", "shipped", (SHIPPED_PACKS, probe.parent)))
     for count in params.rule_counts:
         pack, expected = generate_pack(count, params.match_rate, router)
         path = write_pack(tmp / "packs" / f"gen{count}" / f"generated-{count}.yaml", pack)

@@ -79,7 +79,7 @@ def build(settings: Settings) -> Runtime:
         topic_replication_factor=settings.replication,
         topic_allow_declare=True,
         consumer_auto_offset_reset="earliest",
-        producer_linger=0.005,
+        producer_linger=0.0,
         producer_acks=-1,
         producer_max_batch_size=256 * 1024,
         broker_commit_interval=1.0,

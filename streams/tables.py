@@ -81,6 +81,8 @@ class TableStore(MutableMapping[str, V]):
         self._where: dict[str, int] = {}
         self._dirty: set[str] = set()
         self._gone: set[str] = set()
+        self._complete = False
+        """Every key held is decoded here (recovered whole, nothing evicted): a miss means absent."""
         self.count = 0
         """Keys held (kept by the stage's own changes; recounted by ``load_all``)."""
 
@@ -92,7 +94,7 @@ class TableStore(MutableMapping[str, V]):
             if self.cache_limit is not None:
                 self._cache.move_to_end(key)
             return value
-        if key in self._gone:
+        if key in self._gone or self._complete:
             raise KeyError(key)
         raw = self.table.get(key.encode())
         if raw is None:
@@ -163,6 +165,7 @@ class TableStore(MutableMapping[str, V]):
         assert not self.dirty, "state changed and not flushed before a rebalance"
         self._cache.clear()
         self._where.clear()
+        self._complete = False
         self.count = 0
 
     def load_all(self) -> Iterator[tuple[str, V]]:
@@ -175,6 +178,7 @@ class TableStore(MutableMapping[str, V]):
             if self.cache_limit is None or len(self._cache) < self.cache_limit:
                 self._remember(key, value, partition)
             yield key, value
+        self._complete = len(self._cache) == self.count
 
     def keys_held(self) -> Iterator[str]:
         """Every key the owned partitions hold, straight from the table, lazily (for sweeps)."""
@@ -194,6 +198,7 @@ class TableStore(MutableMapping[str, V]):
         while len(self._cache) > self.cache_limit:
             key, _ = self._cache.popitem(last=False)
             self._where.pop(key, None)
+            self._complete = False
 
 
 def raw_table(app: faust.App, name: str, partitions: int, **options: Any) -> faust.Table[bytes, bytes]:

@@ -1,0 +1,131 @@
+"""A worker killed in the middle of a batch, after it changed state and before it wrote any of it,
+notifies each alert exactly once after its restart: nothing of the batch was durable, so the
+restarted worker decides it again from the last commit."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tests.integration.harness import Worker, consume, make_worker, produce
+
+PACK = """\
+version: 1
+pack: it-crash
+rules:
+  - id: crash-gas
+    title: gas
+    risk: public_safety
+    on: sensor
+    kind: combustible_gas
+    when: value >= 20.0
+    tier: red
+    group_by: [source_id]
+    cooldown: 1h
+    route: [fire]
+  - id: crash-tilt-thrice
+    title: manhole tilting again and again
+    risk: public_safety
+    on: sensor
+    kind: manhole_tilt
+    when: value >= 10.0
+    group_by: [source_id]
+    count: {at_least: 3, within: 1h}
+    tier: orange
+    cooldown: 1h
+    route: [fire]
+  - id: crash-crowd
+    title: crowd in one grid
+    risk: public_order
+    on: camera
+    kind: crowd_density
+    when: people >= 100
+    group_by: [location.grid]
+    count: {at_least: 2, within: 1h}
+    tier: orange
+    cooldown: 1h
+    route: [fire]
+"""
+
+
+def reading(event_id: str, kind: str, source: str, at: datetime, **fields: object) -> bytes:
+    return orjson.dumps(
+        {
+            "event_id": event_id,
+            "kind": kind,
+            "time": at.isoformat(),
+            "source_id": source,
+            "location": {"city": "乌海市", "grid": "HBW-01-01"},
+            **fields,
+        }
+    )
+
+
+MINUTE = timedelta(minutes=1)
+
+
+def crowd(event_id: str, camera: str, at: datetime) -> bytes:
+    return reading(event_id, "crowd_density", camera, at, people=150)
+
+
+@pytest.mark.parametrize("point", ["detect:decided", "windows:decided", "dispatch:decided"])
+def test_a_worker_killed_after_deciding_a_batch_notifies_each_alert_once_after_restart(
+    bootstrap: str, tmp_path: Path, point: str
+) -> None:
+    pack = tmp_path / "pack.yaml"
+    pack.write_text(PACK, encoding="utf-8")
+    doomed = make_worker(
+        bootstrap,
+        tmp_path,
+        f"crash-{point.split(':')[0]}",
+        RISKSTREAM_RULES_PATH=str(pack),
+        RISKSTREAM_STORE="rocksdb://",
+        RISKSTREAM_CRASH_AT=point,
+        RISKSTREAM_SESSION_TIMEOUT="10",
+    )
+    sensors, cameras = f"{doomed.prefix}events.sensor", f"{doomed.prefix}events.camera"
+    t0 = datetime.now(UTC) - timedelta(minutes=5)
+    doomed.start()
+    produce(
+        bootstrap,
+        [
+            (sensors, b"GAS-1", reading("g1", "combustible_gas", "GAS-1", t0, value=35.0)),
+            *[
+                (sensors, b"MH-1", reading(f"m{i}", "manhole_tilt", "MH-1", t0 + i * MINUTE, value=15.0))
+                for i in range(3)
+            ],
+            *[(cameras, f"CAM-{i}".encode(), crowd(f"c{i}", f"CAM-{i}", t0)) for i in range(2)],
+        ],
+    )
+    _wait_killed(doomed)
+    survivor = dataclasses.replace(
+        doomed,
+        env={k: v for k, v in doomed.env.items() if k != "RISKSTREAM_CRASH_AT"},
+        log_path=tmp_path / "worker-restarted.log",
+        proc=None,
+    )
+    survivor.start()
+    try:
+        records = consume(
+            bootstrap, [f"{doomed.prefix}alerts.fire"], lambda r: len(r) >= 3, timeout=90, settle=8.0
+        )
+    finally:
+        survivor.stop()
+    notices = [orjson.loads(r.value)["data"] for r in records]
+    opened = Counter(n["rule_id"] for n in notices if n["change"] == "opened")
+    seen = [(n["rule_id"], n["change"], n["notice_seq"]) for n in notices]
+    assert opened == {"crash-gas": 1, "crash-tilt-thrice": 1, "crash-crowd": 1}, seen
+    sent = Counter((n["alert_id"], n["notice_seq"]) for n in notices)
+    assert max(sent.values()) == 1, f"a notice reached the agency twice: {sent}"
+    assert "crash point " + point in doomed.log_path.read_text(errors="replace")
+
+
+def _wait_killed(worker: Worker, timeout: float = 60) -> None:
+    assert worker.proc is not None
+    code = worker.proc.wait(timeout=timeout)
+    assert code == -9, f"the worker should have been killed at its crash point, it exited {code}"
