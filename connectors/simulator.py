@@ -24,9 +24,9 @@ from rich.text import Text
 
 from connectors.city import CityModel, Clock, Event, utc_now
 from connectors.scenarios import GroundTruth, GroundTruthLog, ground_truth, materialise
+from connectors.target import KafkaTarget
 from rules.errors import RiskstreamError
 from rules.schema import ScenarioSpec
-from streams.settings import Settings
 
 log = logging.getLogger("riskstream.simulator")
 
@@ -124,9 +124,9 @@ class SimulationStats:
 class _Sender:
     """Keys by source id (one device's events stay ordered in one partition), values as JSON."""
 
-    def __init__(self, producer: AIOKafkaProducer, settings: Settings, stats: SimulationStats):
+    def __init__(self, producer: AIOKafkaProducer, target: KafkaTarget, stats: SimulationStats):
         self.producer = producer
-        self.topics = {f.value: t for f, t in settings.input_topics().items()}
+        self.topics = {f.value: t for f, t in target.input_topics().items()}
         self.stats = stats
 
     async def send(self, event: Event, scenario: bool = False) -> None:
@@ -152,8 +152,8 @@ class _Sender:
         self.stats.last_error = f"{type(exc).__name__}: {exc}"
 
 
-async def _start_producer(settings: Settings) -> AIOKafkaProducer:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=5,
+async def _start_producer(target: KafkaTarget) -> AIOKafkaProducer:
+    producer = AIOKafkaProducer(bootstrap_servers=target.bootstrap, linger_ms=5,
                                 client_id="riskstream-simulator", max_batch_size=256 * 1024)
     try:
         await asyncio.wait_for(producer.start(), START_TIMEOUT)
@@ -161,16 +161,16 @@ async def _start_producer(settings: Settings) -> AIOKafkaProducer:
         with contextlib.suppress(Exception):
             await producer.stop()
         reason = str(exc) or f"no answer within {START_TIMEOUT:g}s"
-        raise KafkaUnavailableError(settings.kafka_bootstrap, reason) from None
+        raise KafkaUnavailableError(target.bootstrap, reason) from None
     try:
-        await _await_topics(producer, settings)
+        await _await_topics(producer, target)
     except TopicMissingError:
         await producer.stop()
         raise
     return producer
 
 
-async def _await_topics(producer: AIOKafkaProducer, settings: Settings) -> None:
+async def _await_topics(producer: AIOKafkaProducer, target: KafkaTarget) -> None:
     """Fetch every input topic's metadata before pacing starts, so that a broker auto-creating
     topics does not eat the first second of a timed run, and a missing topic fails loudly.
 
@@ -181,12 +181,12 @@ async def _await_topics(producer: AIOKafkaProducer, settings: Settings) -> None:
     level = cluster_log.level
     cluster_log.setLevel(logging.CRITICAL)
     try:
-        for topic in settings.input_topics().values():
+        for topic in target.input_topics().values():
             try:
                 await asyncio.wait_for(producer.partitions_for(topic), START_TIMEOUT)
             except (KafkaError, TimeoutError):
                 raise TopicMissingError(
-                    f"topic {topic} does not exist on {settings.kafka_bootstrap} and the broker "
+                    f"topic {topic} does not exist on {target.bootstrap} and the broker "
                     "did not create it: start the worker once (it creates its topics) or enable "
                     "auto.create.topics.enable"
                 ) from None
@@ -238,7 +238,7 @@ async def _play(
 
 
 async def inject(
-    settings: Settings,
+    target: KafkaTarget,
     scenarios: Sequence[ScenarioSpec],
     run_id: str,
     start: datetime | None = None,
@@ -250,8 +250,8 @@ async def inject(
     For integration tests: a send that fails raises, so a test never waits for unsent alerts.
     """
     stats = SimulationStats(run_id=run_id)
-    producer = await _start_producer(settings)
-    sender = _Sender(producer, settings, stats)
+    producer = await _start_producer(target)
+    sender = _Sender(producer, target, stats)
     begin = start or utc_now()
     try:
         truths = await asyncio.gather(*(
@@ -261,7 +261,7 @@ async def inject(
         await _stop_producer(producer, stats)
     if stats.errors:
         raise SimulatorError(f"{stats.errors} scenario event(s) were not delivered to "
-                             f"{settings.kafka_bootstrap}; last error: {stats.last_error}")
+                             f"{target.bootstrap}; last error: {stats.last_error}")
     return list(truths)
 
 
@@ -356,7 +356,7 @@ def _stop_on_signals(stop: asyncio.Event, main: asyncio.Task[Any] | None) -> Ite
 
 
 async def run_simulation(
-    settings: Settings,
+    target: KafkaTarget,
     rate: float,
     duration: float | None,
     scenarios: Sequence[ScenarioSpec],
@@ -378,8 +378,8 @@ async def run_simulation(
     """
     run_id = run_id or new_run_id()
     stats = SimulationStats(run_id=run_id)
-    producer = await _start_producer(settings)
-    sender = _Sender(producer, settings, stats)
+    producer = await _start_producer(target)
+    sender = _Sender(producer, target, stats)
     injector = _Injector(sender, scenarios, run_id, every, time_scale,
                          GroundTruthLog(ground_truth) if ground_truth else None, clock)
     stop = asyncio.Event()

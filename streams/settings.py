@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from connectors.target import KafkaTarget
 from rules.events import Family
 
 PACKAGE_RULES = Path(__file__).resolve().parent.parent / "rules"
@@ -122,6 +123,10 @@ class Settings(BaseSettings):
     def input_topics(self) -> dict[Family, str]:
         """Family to its full input topic name."""
         return {f: self.topic(getattr(self, f"topic_{f.value}")) for f in Family}
+
+    def kafka_target(self) -> KafkaTarget:
+        """Where connectors send events under these settings."""
+        return KafkaTarget(self.kafka_bootstrap, self.input_topics())
 
 
 @lru_cache(maxsize=1)

@@ -98,7 +98,7 @@ def simulate(
               f"{len(scenarios)} scenario(s), ground truth in {ground_truth}")
     try:
         stats = asyncio.run(run_simulation(
-            settings, rate, duration, scenarios, every, ground_truth, progress, seed, once,
+            settings.kafka_target(), rate, duration, scenarios, every, ground_truth, progress, seed, once,
             time_scale=time_scale, run_id=run_id,
         ))
     except KafkaUnavailableError as exc:

@@ -51,7 +51,7 @@ def run(bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ru
     worker = make_worker(bootstrap, tmp, "scenarios").start()
     settings = Settings(kafka_bootstrap=bootstrap, topic_prefix=worker.prefix)
     run_id = "it"
-    truths = asyncio.run(inject(settings, SCENARIOS, run_id, gap=0.3))
+    truths = asyncio.run(inject(settings.kafka_target(), SCENARIOS, run_id, gap=0.3))
     predicted = predict(run_id, truths[0].injected_at)
     audit_topic = settings.topic(settings.topic_audit)
     records = consume(

@@ -93,7 +93,7 @@ async def test_a_run_paces_background_and_injects_each_scenario_once(
 ) -> None:
     monkeypatch.setattr(simulator, "AIOKafkaProducer", FakeProducer)
     truth = tmp_path / "truth.jsonl"
-    stats = await run_simulation(Settings(), 400, 1.0, [scenario], 60, truth, False, 7, True,
+    stats = await run_simulation(Settings().kafka_target(), 400, 1.0, [scenario], 60, truth, False, 7, True,
                                  time_scale=0, run_id="t1")
     assert stats.background_sent == pytest.approx(400, rel=0.15)
     assert stats.scenario_events_sent == len(scenario.events)
@@ -107,7 +107,9 @@ async def test_a_once_run_without_duration_ends_after_the_scenarios(
 ) -> None:
     monkeypatch.setattr(simulator, "AIOKafkaProducer", FakeProducer)
     stats = await asyncio.wait_for(
-        run_simulation(Settings(), 0, None, [scenario], 60, None, False, 7, True, time_scale=0),
+        run_simulation(
+            Settings().kafka_target(), 0, None, [scenario], 60, None, False, 7, True, time_scale=0
+        ),
         timeout=5,
     )
     assert stats.scenarios_completed == 1
