@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from rules.alerts import AlertCandidate, InhibitedNote
-from rules.due_index import DueIndex
+from rules.due_index import DueIndex, OnError
 from rules.lifecycle import AlertState, Decision, Dispatcher, Forward, Publish
 from rules.world import Ack, World
 
@@ -59,11 +59,20 @@ class AlertBook:
             return None
         return self.apply(fp, self.dispatcher.tick(state, now, self.world), now)
 
-    def tick_due(self, now: datetime) -> list[Decision]:
-        """Every due alert's turn with the clock, earliest first."""
+    def tick_due(self, now: datetime, on_error: OnError | None = None) -> list[Decision]:
+        """Every due alert's turn with the clock, earliest first.
+
+        ``on_error``: told of an alert whose tick raised, and the others go on (None: it raises).
+        """
         out = []
         for fp, _ in self.due.pop_due(now.timestamp()):
-            decision = self.tick(fp, now)
+            try:
+                decision = self.tick(fp, now)
+            except Exception as exc:
+                if on_error is None:
+                    raise
+                on_error(fp, exc)
+                continue
             if decision is not None:
                 out.append(decision)
         return out

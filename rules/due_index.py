@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import heapq
 import itertools
+from collections.abc import Callable
 from typing import Generic, TypeVar
 
 P = TypeVar("P")
+OnError = Callable[[str, Exception], None]
+"""Told of a key whose turn with the clock raised: the key and the error (the others go on)."""
 
 
 class DueIndex(Generic[P]):

@@ -93,6 +93,12 @@ class Decision:
         sent = [n.alert for n in self.notices if n.withheld_by is None]
         return sent[-1] if sent else None
 
+    def then(self, later: Decision) -> Decision:
+        """This decision followed by ``later``: its state, both notices and effects in order."""
+        return Decision(
+            later.state, [*self.notices, *later.notices], [*self.effects, *later.effects], later.reason
+        )
+
 
 def _evidence(old: tuple[str, ...], c: AlertCandidate) -> tuple[str, ...]:
     new = [e for e in (*c.evidence, c.event_id) if e not in old]
@@ -137,7 +143,7 @@ class Dispatcher:
             out = self._resolve(state, now)
             state = out.state
         if state is None or not state.open:
-            self._open(c, now, world, out)
+            out = out.then(self._open(c, now, world))
             out.reason = "resolved_and_opened" if out.notices[:-1] else "opened"
             return out
         return self._merge(state, c, now, world)
@@ -166,23 +172,17 @@ class Dispatcher:
                     "ack_note": ack.note,
                 }
             )
-            out = Decision(acked, reason="acknowledged")
-            self._notify(out, acked, c, now, world, "acknowledged")
-            return out
+            return self._notify(acked, c, now, world, "acknowledged")
         step = self._escalation_due(state, now)
         if step:
             return self._escalate(state, now, world, step)
         if state.withheld and not state.storm_held and suppressor(self.router, state, c, now, world) is None:
-            out = Decision(state, reason="released")
-            self._notify(out, state, c, now, world, "released")
-            return out
+            return self._notify(state, c, now, world, "released")
         if self._absence_repeat_due(state, now):
             if c.group_key == STORM_GROUP and not world.active.open_of_rule(c.rule_id, c.fingerprint):
                 # Nothing resolves a storm summary of absences but this: none of them is open.
                 return self._resolve(state, now)
-            out = Decision(state, reason="repeat")
-            self._notify(out, state, c, now, world, "repeat")
-            return out
+            return self._notify(state, c, now, world, "repeat")
         return Decision(state, reason="waiting")
 
     def note_inhibited(self, state: AlertState | None, note: InhibitedNote) -> Decision:
@@ -243,7 +243,8 @@ class Dispatcher:
         at = self._absence_repeat_at(state)
         return at is not None and now >= at
 
-    def _open(self, c: AlertCandidate, now: datetime, world: World, out: Decision) -> AlertState:
+    def _open(self, c: AlertCandidate, now: datetime, world: World) -> Decision:
+        """A new alert: it notifies, unless storm control folds it into its rule's summary."""
         state = AlertState(
             alert_id=alert_id(c.fingerprint, c.event_id),
             opened_by=c.event_id,
@@ -258,6 +259,7 @@ class Dispatcher:
             evidence=_evidence((), c),
             storm_members={c.storm_member: 1} if c.storm_member else {},
         )
+        held = Decision(state)
         storm = self.router.spec.storm
         if storm is not None and c.storm_member is None:
             since = now - timedelta(seconds=storm.within)
@@ -266,8 +268,8 @@ class Dispatcher:
             )
             if opened >= storm.more_than:
                 state = state.model_copy(update={"storm_held": True})
-                out.effects.append(Forward(self._storm_candidate(c)))
-        return self._notify(out, state, c, now, world, "opened")
+                held = Decision(state, effects=[Forward(self._storm_candidate(c))])
+        return held.then(self._notify(state, c, now, world, "opened"))
 
     def _merge(self, state: AlertState, c: AlertCandidate, now: datetime, world: World) -> Decision:
         tier = c.tier
@@ -291,7 +293,7 @@ class Dispatcher:
         out = Decision(merged)
         if state.storm_held:
             # Every match of a group folded into the storm summary counts there (its top groups).
-            out.effects.append(Forward(self._storm_candidate(c)))
+            out = Decision(merged, effects=[Forward(self._storm_candidate(c))])
         change: Change | None = None
         if tier.rank > state.tier.rank:
             merged = merged.model_copy(update={"tier": tier, "lower_since": None, "lower_tier": None})
@@ -315,9 +317,7 @@ class Dispatcher:
         if change is None:
             out.state, out.reason = merged, "in_cooldown"
             return out
-        out.reason = change
-        self._notify(out, merged, c, now, world, change)
-        return out
+        return out.then(self._notify(merged, c, now, world, change))
 
     def _resolve(
         self,
@@ -338,10 +338,9 @@ class Dispatcher:
         if by is not None and state.acked_by is None:
             update.update(acked_by=by, ack_note=note, acked_at=now)
         done = state.model_copy(update=update)
-        out = Decision(done, reason="resolved")
-        self._notify(out, done, event or state.candidate, now, World(), "resolved")
-        out.effects.append(Publish(state.candidate.fingerprint, None))
-        return out
+        told = self._notify(done, event or state.candidate, now, World(), "resolved")
+        told.effects.append(Publish(state.candidate.fingerprint, None))
+        return told
 
     def _escalation_due(self, state: AlertState, now: datetime) -> int:
         """Nobody can acknowledge what nobody was told: a withheld alert does not escalate."""
@@ -371,15 +370,15 @@ class Dispatcher:
                 "status": "escalated",
             }
         )
-        out = Decision(up, reason="escalated")
-        self._notify(out, up, state.candidate, now, world, "escalated")
-        return out
+        return self._notify(up, state.candidate, now, world, "escalated")
 
     # -- notices ----------------------------------------------------------------------------
 
     def _notify(
-        self, out: Decision, s: AlertState, c: AlertCandidate, now: datetime, world: World, change: Change
-    ) -> AlertState:
+        self, s: AlertState, c: AlertCandidate, now: datetime, world: World, change: Change
+    ) -> Decision:
+        """One notice of ``change``: to its agencies, or withheld (audited) and why; the state after it."""
+        effects: list[Effect] = []
         withheld = None
         if change in ("resolved", "acknowledged"):
             # Whoever heard the alert hears how it ended; if nobody did, nobody hears this either.
@@ -389,7 +388,7 @@ class Dispatcher:
             if found is not None:
                 withheld, note = found
                 if note is not None and s.withheld != withheld:
-                    out.effects.append(Forward(note))
+                    effects.append(Forward(note))
         s = s.model_copy(
             update={
                 "notice_seq": s.notice_seq + 1,
@@ -405,12 +404,10 @@ class Dispatcher:
             for agency, why in alert.routed_because.items():
                 heard.setdefault(agency, why)
             s = s.model_copy(update={"heard": heard})
-        out.state = s
-        out.notices.append(Notice(alert))
         if change not in ("resolved", "acknowledged"):
             # Every other notice may change what the index holds: tier, or whether it is withheld.
-            out.effects.append(Publish(c.fingerprint, active_entry(s)))
-        return s
+            effects.append(Publish(c.fingerprint, active_entry(s)))
+        return Decision(s, [Notice(alert)], effects, change)
 
     def _storm_candidate(self, c: AlertCandidate) -> AlertCandidate:
         return c.model_copy(

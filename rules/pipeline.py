@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from rules.alerts import AlertCandidate
+from rules.due_index import OnError
 from rules.engine import Engine
 from rules.events import EventBase
 from rules.hits import Hit
@@ -58,8 +59,8 @@ class Detector:
             else:
                 out.hits.append(hit)
 
-    def tick(self, now: datetime, out: Outbox) -> None:
+    def tick(self, now: datetime, out: Outbox, on_error: OnError | None = None) -> None:
         """The clock for the windows held here (absences that fire)."""
-        for res in self.windows.tick(now):
+        for res in self.windows.tick(now, on_error):
             if res.candidate is not None:
                 out.candidates.append(res.candidate)

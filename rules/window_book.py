@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from rules.due_index import DueIndex
+from rules.due_index import DueIndex, OnError
 from rules.hits import Hit, Tick
 from rules.stateful import StageResult, WindowJudge
 from rules.windows import GroupWindow
@@ -54,11 +54,20 @@ class WindowBook:
         """The earliest (clock seconds, fingerprint) a group is due at."""
         return self.due.peek()
 
-    def tick(self, now: datetime) -> list[StageResult]:
-        """Every due group's turn with the clock, earliest first."""
+    def tick(self, now: datetime, on_error: OnError | None = None) -> list[StageResult]:
+        """Every due group's turn with the clock, earliest first.
+
+        ``on_error``: told of a group whose tick raised, and the others go on (None: it raises).
+        """
         out = []
         for fp, _ in self.due.pop_due(now.timestamp()):
-            res = self.tick_one(fp, now)
+            try:
+                res = self.tick_one(fp, now)
+            except Exception as exc:
+                if on_error is None:
+                    raise
+                on_error(fp, exc)
+                continue
             if res is not None:
                 out.append(res)
         return out

@@ -73,6 +73,7 @@ class DetectStage(Stage):
                 self.detector.on_event(event, now, box, ingested, keyed)
             except Exception as exc:  # a bug must cost one message, not the stream
                 log.exception("detect failed on %s[%s]@%s", record.topic, record.partition, record.offset)
+                metrics.child(metrics.PROCESSING_ERRORS, self.name).inc()
                 await dead_letter(out, self.dlq, record, family.value, processing_error(exc))
                 continue
             valid += 1
@@ -86,7 +87,7 @@ class DetectStage(Stage):
     async def tick(self, out: Outgoing) -> None:
         self._follow_rules()
         box = Outbox()
-        self.detector.tick(datetime.now(UTC), box)
+        self.detector.tick(datetime.now(UTC), box, self.clock_error)
         await send_candidates(out, self.candidates, box.candidates)
         metrics.WINDOW_GROUPS.labels("detect").set(len(self.store))
 

@@ -91,13 +91,14 @@ class DispatchStage(Stage):
                     self.book.tick(msg.fingerprint, now)
             except Exception as exc:  # e.g. a candidate from an incompatible version: park it, go on
                 log.exception("dispatch failed on %s[%s]@%s", tp.topic, tp.partition, record.offset)
+                metrics.child(metrics.PROCESSING_ERRORS, self.name).inc()
                 await dead_letter(out, self.dlq, record, "candidate", processing_error(exc))
         await self._send_effects()
 
     async def tick(self, out: Outgoing) -> None:
         self._follow_rules()
         self._begin(out)
-        self.book.tick_due(datetime.now(UTC))
+        self.book.tick_due(datetime.now(UTC), self.clock_error)
         await self._send_effects()
 
     async def on_ack(self, ack: Ack) -> None:
@@ -105,7 +106,10 @@ class DispatchStage(Stage):
         async with self.lock:
             out = Outgoing(self.producer)
             self._begin(out)
-            self.book.acknowledge(ack, datetime.now(UTC))
+            try:
+                self.book.acknowledge(ack, datetime.now(UTC))
+            except Exception as exc:  # one alert's bug must not stop the worker
+                self.clock_error(ack.alert_id, exc)
             await self._send_effects()
             await out.flush()
             self.store.flush()
@@ -155,7 +159,7 @@ class DispatchStage(Stage):
 
     async def _send_notice(self, out: Outgoing, notice: Notice, decision: Decision) -> None:
         alert = notice.alert
-        body = orjson.dumps(to_cloudevent(alert).model_dump(mode="json"))
+        body = to_cloudevent(alert).model_dump_json().encode()
         key = alert.alert_id.encode()
         why = notice.withheld_by
         if why is None:

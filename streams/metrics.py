@@ -79,6 +79,12 @@ WINDOW_GROUPS = Gauge(
     "source_id, beside detection) and windows (the window stage)",
     ["stage"],
 )
+PROCESSING_ERRORS = Counter(
+    "riskstream_processing_errors_total",
+    "Records a stage parked in the dead-letter topic, and clock turns of one group or alert that "
+    "failed, because of an unexpected error (the log has the traceback): any is a bug to report",
+    ["stage"],
+)
 STAGE_RECORDS = Counter(
     "riskstream_stage_records_total",
     "Records a stage has finished: decided, their output acknowledged by the broker and their state "

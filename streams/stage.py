@@ -64,6 +64,11 @@ class Stage(ABC):
     async def decide(self, tp: TP, records: list[ConsumerRecord[bytes, bytes]], out: Outgoing) -> None:
         """Decide the batch, changing state in memory and sending output through ``out``."""
 
+    def clock_error(self, key: str, exc: Exception) -> None:
+        """One group's or alert's turn with the clock failed: report it, and let the others go on."""
+        log.error("%s stage: the clock's turn for %s failed", self.name, key, exc_info=exc)
+        metrics.child(metrics.PROCESSING_ERRORS, self.name).inc()
+
     @abstractmethod
     async def tick(self, out: Outgoing) -> None:
         """Act on whatever the clock has made due."""

@@ -75,13 +75,15 @@ class WindowStage(Stage):
                     found.append(res.candidate)
             except Exception as exc:  # a bug must cost one message, not the stream
                 log.exception("window stage failed on %s[%s]@%s", tp.topic, tp.partition, record.offset)
+                metrics.child(metrics.PROCESSING_ERRORS, self.name).inc()
                 await dead_letter(out, self.dlq, record, "hit", processing_error(exc))
         await send_candidates(out, self.candidates, found)
         metrics.WINDOW_GROUPS.labels("windows").set(len(self.store))
 
     async def tick(self, out: Outgoing) -> None:
         self._follow_rules()
-        found = [r.candidate for r in self.book.tick(datetime.now(UTC)) if r.candidate is not None]
+        ticked = self.book.tick(datetime.now(UTC), self.clock_error)
+        found = [r.candidate for r in ticked if r.candidate is not None]
         await send_candidates(out, self.candidates, found)
         metrics.WINDOW_GROUPS.labels("windows").set(len(self.store))
 
