@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from rules.conditions import NOTHING, Condition, Reads, check_kinds, compile_condition
+from rules.conditions import NOTHING, Condition, Reads, check_kinds, compile_condition, literal_guard
 from rules.errors import Location, RuleError, RuleSetError
 from rules.events import MODELS, EventBase, field_getter, field_paths
 from rules.forms import Form, SequenceForm, compile_form
@@ -46,6 +46,8 @@ class CompiledRule:
     text_reads: Reads = NOTHING
     """What must travel with a match to describe it later: the summary's fields, and for a stateful
     rule also what its tiers read (they are judged with the window's figures)."""
+    guard: tuple[str, str] | None = None
+    """(field path, text): the rule can only match events whose field holds this text."""
 
     @property
     def id(self) -> str:
@@ -136,8 +138,11 @@ def compile_rule(spec: RuleSpec, where: Location, router: Router | None, node: A
     text_reads = template_reads(summary)
     if form is not None:
         text_reads |= reduce(or_, (c.reads for _, c in ladder if c is not None), NOTHING)
+    guard = None
+    if when is not None and (form is None or not form.reads_misses):
+        guard = literal_guard(when.source)
     return CompiledRule(
-        spec, where, when, ladder, tuple(spec.group_by), summary, form, kinds, reads, text_reads
+        spec, where, when, ladder, tuple(spec.group_by), summary, form, kinds, reads, text_reads, guard
     )
 
 

@@ -144,3 +144,21 @@ def check_kinds(kinds: Iterable[str], family: Family, where: Location, rule_id: 
                 where,
                 rule_id,
             )
+
+
+_GUARD = re.compile(
+    r"""^\s*([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)*)\s*==\s*(['"])([^'"\\]*)\2\s*(?:&&|$)"""
+)
+
+
+def literal_guard(source: str) -> tuple[str, str] | None:
+    """``(path, text)`` when the condition is false unless field ``path`` equals ``text``.
+
+    That holds for ``path == 'text' && ...`` with no ``||`` or ``?:`` anywhere (which could take
+    the first conjunct out of the top level). Detection then looks rules up by the event's value
+    instead of evaluating each one: a city tunes one rule per street or district.
+    """
+    if "||" in source or "?" in source:
+        return None
+    m = _GUARD.match(source)
+    return None if m is None else (m.group(1), m.group(3))

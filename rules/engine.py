@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from rules.alerts import AlertCandidate, fingerprint, group_key
 from rules.compiler import CompiledRule, Condition
 from rules.conditions import NOTHING, Reads
-from rules.events import KINDS, EventBase, Family, plain_fields
+from rules.events import KINDS, EventBase, Family, field_getter, plain_fields
 from rules.hits import Hit
 from rules.model import Tier
 
@@ -115,10 +115,29 @@ def group_of(rule: CompiledRule, event: EventBase) -> tuple[dict[str, str], str,
 
 @dataclass(frozen=True)
 class _Plan:
-    """The rules an event of one family and kind may meet, and the fields they read."""
+    """The rules an event of one family and kind may meet, and the fields they read.
+
+    Rules with a literal guard (``location.street == 'JD05' && ...``) are looked up by the event's
+    value of the guarded field instead of being evaluated one by one; the rules an event meets
+    keep the order they were written in.
+    """
 
     rules: tuple[CompiledRule, ...]
     reads: Reads
+    unguarded: tuple[tuple[int, CompiledRule], ...] = ()
+    guarded: tuple[tuple[Callable[[EventBase], Any], dict[Any, list[tuple[int, CompiledRule]]]], ...] = ()
+
+    def meets(self, event: EventBase) -> Iterable[CompiledRule]:
+        if not self.guarded:
+            return self.rules
+        chosen = list(self.unguarded)
+        for get, by_value in self.guarded:
+            value = get(event)
+            if isinstance(value, str):
+                chosen += by_value.get(value, ())
+        if len(chosen) > len(self.unguarded):
+            chosen.sort(key=lambda pr: pr[0])
+        return [rule for _, rule in chosen]
 
 
 class Engine:
@@ -145,7 +164,17 @@ class Engine:
 
     @staticmethod
     def _plan(rules: list[CompiledRule]) -> _Plan:
-        return _Plan(tuple(rules), reduce(or_, (r.reads for r in rules), NOTHING))
+        reads = reduce(or_, (r.reads for r in rules), NOTHING)
+        unguarded: list[tuple[int, CompiledRule]] = []
+        by_path: dict[str, dict[Any, list[tuple[int, CompiledRule]]]] = {}
+        for i, rule in enumerate(rules):
+            if rule.guard is None:
+                unguarded.append((i, rule))
+            else:
+                path, text = rule.guard
+                by_path.setdefault(path, {}).setdefault(text, []).append((i, rule))
+        guarded = tuple((field_getter(path), by_value) for path, by_value in by_path.items())
+        return _Plan(tuple(rules), reads, tuple(unguarded), guarded)
 
     def candidates_for(self, family: Family, kind: str) -> tuple[CompiledRule, ...]:
         return self._index.get((family, kind), self._any_kind[family]).rules
@@ -161,7 +190,7 @@ class Engine:
             return out
         act = activation(event, plan.reads)
         on_error = self._on_error
-        for rule in plan.rules:
+        for rule in plan.meets(event):
             if rule.form is not None:
                 hit = self._hit(rule, event, act, ingested_at)
                 if hit is not None:

@@ -112,7 +112,7 @@ class DispatchStage(Stage):
                 self.clock_error(ack.alert_id, exc)
             await self._send_effects()
             await out.flush()
-            self.store.flush()
+            await self.write_state()
 
     async def on_batch(self, event: Any) -> None:
         await super().on_batch(event)

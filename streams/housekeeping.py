@@ -106,6 +106,6 @@ class _Sweep:
             if len(keys) < SWEEP_SLICE:
                 self._keys = None
             gone = stage.sweep(keys)
-            stage.store.flush()
+            await stage.write_state()
         if gone:
             log.debug("%s stage swept %d expired window groups", stage.name, gone)

@@ -48,7 +48,7 @@ class Stage(ABC):
             crash_point(self.settings, f"{self.name}:decided")
             await out.flush()
             crash_point(self.settings, f"{self.name}:sent")
-            self.store.flush()
+            await self.write_state()
             self.store.partition = None
         self._records.inc(len(records))
 
@@ -58,7 +58,17 @@ class Stage(ABC):
             out = Outgoing(self.producer)
             await self.tick(out)
             await out.flush()
-            self.store.flush()
+            await self.write_state()
+
+    async def write_state(self) -> None:
+        """Write what changed to the table, and hand its changelog records to the producer now.
+
+        Faust queues a table's changelog records in its producer buffer and drains it one record
+        at a time; a batch that changes thousands of keys would let that queue, and memory, grow
+        without bound.
+        """
+        if self.store.flush():
+            await self.producer.buffer.flush()
 
     @abstractmethod
     async def decide(self, tp: TP, records: list[ConsumerRecord[bytes, bytes]], out: Outgoing) -> None:

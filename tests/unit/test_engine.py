@@ -239,3 +239,40 @@ def test_condition_sees_attributes_and_nested_location(load_rules: LoadRules, ma
     engine = engine_with(load_rules, rules)
     assert ids(engine.evaluate(make_event(attributes={"shift": "night"}))) == ["gas"]
     assert engine.evaluate(make_event(attributes={"shift": "day"})) == []
+
+
+def street_rule(rule_id: str, when: str) -> str:
+    return f"""\
+- id: {rule_id}
+  title: {rule_id}
+  risk: public_safety
+  on: sensor
+  kind: combustible_gas
+  when: "{when}"
+  tier: blue
+"""
+
+
+def test_rules_guarded_by_a_street_are_met_only_on_that_street_and_in_the_order_written(
+    load_rules: LoadRules, make_event: MakeEvent
+) -> None:
+    rules = (
+        street_rule("a-street-1", "location.street == 'S1' && value >= 1.0")
+        + street_rule("b-any", "value >= 1.0")
+        + street_rule("c-street-2", "location.street == 'S2' && value >= 1.0")
+        + street_rule("d-street-1", "location.street == 'S1'")
+    )
+    engine = engine_with(load_rules, rules)
+    on_s1 = make_event(value=5.0, location={"city": "C", "street": "S1"})
+    on_s2 = make_event(value=5.0, location={"city": "C", "street": "S2"})
+    nowhere = make_event(value=5.0, location={"city": "C"})
+    assert ids(engine.evaluate(on_s1)) == ["a-street-1", "b-any", "d-street-1"]
+    assert ids(engine.evaluate(on_s2)) == ["b-any", "c-street-2"]
+    assert ids(engine.evaluate(nowhere)) == ["b-any"]
+
+
+def test_a_condition_with_an_or_is_evaluated_whatever_the_street(
+    load_rules: LoadRules, make_event: MakeEvent
+) -> None:
+    engine = engine_with(load_rules, street_rule("either", "location.street == 'S1' || value >= 1.0"))
+    assert ids(engine.evaluate(make_event(value=5.0, location={"city": "C", "street": "S9"}))) == ["either"]
