@@ -34,9 +34,9 @@ from streams.world_reader import WorldReader
 log = logging.getLogger(__name__)
 
 ROCKSDB_OPTIONS = {
-    "write_buffer_size": 8 * 1024 * 1024,
+    "write_buffer_size": 4 * 1024 * 1024,
     "max_write_buffer_number": 2,
-    "block_cache_size": 16 * 1024 * 1024,
+    "block_cache_size": 4 * 1024 * 1024,
     "block_cache_compressed_size": 0,
 }
 """Per table partition; Faust's defaults (64 MB buffers, a 2 GB cache each) let a worker with a
@@ -96,10 +96,14 @@ def build(settings: Settings) -> Runtime:
     producer = app.producer
     world = World()
     detect = DetectStage(
-        settings, producer, TableStore(source_windows, WINDOW_CODEC, inputs[0], cache), rules
+        settings, producer, TableStore(source_windows, WINDOW_CODEC, inputs[0], producer, cache), rules
     )
-    windows = WindowStage(settings, producer, TableStore(group_windows, WINDOW_CODEC, hits, cache), rules)
-    dispatch = DispatchStage(settings, producer, TableStore(alerts, ALERT_CODEC, candidates), rules, world)
+    windows = WindowStage(
+        settings, producer, TableStore(group_windows, WINDOW_CODEC, hits, producer, cache), rules
+    )
+    dispatch = DispatchStage(
+        settings, producer, TableStore(alerts, ALERT_CODEC, candidates, producer), rules, world
+    )
     reader = WorldReader(settings, world, on_ack=dispatch.on_ack)
     runtime = Runtime(settings, app, rules, world, reader, detect, windows, dispatch)
 

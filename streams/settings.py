@@ -86,7 +86,7 @@ class Settings(BaseSettings):
         description="Seconds between clock checks: absences, idle groups, quiet alerts, escalations",
     )
     window_cache: int = Field(
-        default=100_000,
+        default=50_000,
         ge=100,
         description="Window groups each stage keeps decoded in memory; the rest are read from the "
         "table when their next event comes (RocksDB keeps millions on disk)",

@@ -61,14 +61,8 @@ class Stage(ABC):
             await self.write_state()
 
     async def write_state(self) -> None:
-        """Write what changed to the table, and hand its changelog records to the producer now.
-
-        Faust queues a table's changelog records in its producer buffer and drains it one record
-        at a time; a batch that changes thousands of keys would let that queue, and memory, grow
-        without bound.
-        """
-        if self.store.flush():
-            await self.producer.buffer.flush()
+        """Write what changed to the table and its changelog."""
+        await self.store.flush()
 
     @abstractmethod
     async def decide(self, tp: TP, records: list[ConsumerRecord[bytes, bytes]], out: Outgoing) -> None:

@@ -18,6 +18,7 @@ from typing import Any, Generic, TypeVar
 
 import faust
 from faust.streams import _current_event
+from faust.types import TP
 
 V = TypeVar("V")
 
@@ -70,9 +71,11 @@ class TableStore(MutableMapping[str, V]):
         table: faust.Table[bytes, bytes],
         codec: Codec[V],
         source_topic: str,
+        producer: Any,
         cache_limit: int | None = None,
     ):
         self.table = table
+        self.producer = producer
         self.codec = codec
         self.source_topic = source_topic
         self.cache_limit = cache_limit
@@ -131,28 +134,52 @@ class TableStore(MutableMapping[str, V]):
 
     # -- writing ----------------------------------------------------------------------------------
 
-    def flush(self) -> int:
-        """Write every changed key to its partition of the table; returns how many."""
+    async def flush(self) -> int:
+        """Write every changed key to its partition of the store and the changelog; returns how many.
+
+        The changelog records go straight to the producer (Faust's own path queues each in a buffer
+        drained one at a time); Faust flushes the producer before it commits the input offsets, so
+        the changelog is on the broker before the offsets that produced it.
+        """
         if not self._dirty and not self._gone:
             return 0
         by_partition: dict[int, list[str]] = {}
         for key in (*self._dirty, *self._gone):
             by_partition.setdefault(self._where[key], []).append(key)
-        encode, table, cache = self.codec.encode, self.table, self._cache
+        encode, store, cache = self.codec.encode, self.table.data, self._cache
+        topic = self.table.changelog_topic_name
         for partition, keys in by_partition.items():
+            last = None
             with in_partition(self.source_topic, partition):
                 for key in keys:
+                    raw_key = key.encode()
+                    value: bytes | None
                     if key in self._gone:
+                        value = None
                         with contextlib.suppress(KeyError):
-                            del table[key.encode()]
+                            del store[raw_key]
                         del self._where[key]
                     else:
-                        table[key.encode()] = encode(partition, cache[key])
+                        value = encode(partition, cache[key])
+                        store[raw_key] = value
+                    last = await self.producer.send(topic, raw_key, value, partition, None, None)
+            if last is not None:
+                last.add_done_callback(self._persisted(TP(topic, partition)))
         written = len(self._dirty) + len(self._gone)
         self._dirty.clear()
         self._gone.clear()
         self._trim()
         return written
+
+    def _persisted(self, tp: TP) -> Callable[[Any], None]:
+        """After the broker has a partition's last changelog record: RocksDB notes its offset, so a
+        restart reads the changelog only from there."""
+
+        def done(future: Any) -> None:
+            if not future.cancelled() and future.exception() is None:
+                self.table.data.set_persisted_offset(tp, future.result().offset)
+
+        return done
 
     @property
     def dirty(self) -> bool:
