@@ -203,6 +203,12 @@ def _window_notes(row: dict[str, Any]) -> None:
             f"before the first event, {_fmt(mem['rss_end_mb'], ',.0f')} MB at the end"
             + (f"; about {per:,.0f} bytes per group" if per is not None else "")
             + f"); data dir {_fmt(mem['store_disk_mb'], ',.0f')} MB on disk"
+            + (
+                f"; restarted over them, it processed a new event after {mem['restart_s']} s "
+                f"(RSS {_fmt(mem.get('restart_rss_mb'), ',.0f')} MB)"
+                if mem.get("restart_s") is not None
+                else ""
+            )
         )
 
 

@@ -91,6 +91,10 @@ class Memory:
     """Size of the worker's data directory (RocksDB) after the drain."""
     samples: list[tuple[float, float, float]] = field(default_factory=list)
     """(seconds since the first processed event, groups held, RSS MB)."""
+    restart_s: float | None = None
+    """Seconds from starting the worker again over these groups to its first event processed."""
+    restart_rss_mb: float | None = None
+    """VmRSS of the restarted worker once it processed that event."""
 
 
 @dataclass

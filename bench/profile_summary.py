@@ -1,9 +1,11 @@
 """Where a worker's CPU went, per stage: `python -m bench.profile_summary DIR/<scenario>.prof EVENTS`.
 
-Reads a profile written by `riskstream-bench --profile DIR` and prints, per input event of the
-drain, the time inside each stage's decisions, in sending and awaiting its output, in writing its
-state, and what is left for Faust and aiokafka (fetching, committing, the event loop). cProfile
-slows Python code down, so read the shares, not the absolute microseconds.
+Reads a profile written by `riskstream-bench --profile DIR` (give DIR as an absolute path) and
+prints, per input event of the drain, the time the worker's main thread was busy inside each
+stage's decisions, in writing its state, and what is left for Faust and aiokafka (delivering
+batches, producing, committing, the event loop). Time waiting for the network is left out. The
+consumer's fetching runs in a thread of its own and is not in the profile. cProfile slows Python
+code down, so read the shares, not the absolute microseconds.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ PARTS: tuple[tuple[str, str, str], ...] = (
     ("clock: absences, quiet alerts", "streams/stage.py", "on_clock"),
     ("writing state to tables", "streams/tables.py", "flush"),
 )
+IDLE = "<method 'poll' of 'select.epoll' objects>"
+"""Where the event loop waits for the network: not work."""
 WITHIN = ("  of which handing output to the producer", "streams/sending.py", "send")
 """Part of the stages' decisions above, shown apart."""
 
@@ -30,10 +34,11 @@ class Share:
 
 
 def summarise(path: str) -> tuple[float, list[Share]]:
-    """Total profiled seconds and the cumulative seconds of each part."""
+    """Seconds the main thread was busy (not waiting in the event loop's poll), and each part's."""
     stats = pstats.Stats(path)
     entries = stats.stats  # type: ignore[attr-defined]  # (file, line, name) -> (cc, nc, tt, ct, callers)
-    total = max(ct for _, _, _, ct, _ in entries.values())
+    waiting = sum(tt for (_, _, n), (_, _, tt, _, _) in entries.items() if n == IDLE)
+    total = float(stats.total_tt) - waiting  # type: ignore[attr-defined]
     out = []
     for part, file, name in (*PARTS, WITHIN):
         seconds = sum(ct for (f, _, n), (_, _, _, ct, _) in entries.items() if f.endswith(file) and n == name)
@@ -47,7 +52,7 @@ def main(argv: list[str]) -> int:
         return 2
     path, events = argv[0], int(argv[1])
     total, shares = summarise(path)
-    print(f"{path}: {total:.1f} s profiled over {events:,} events ({total / events * 1e6:,.0f} us/event)")
+    print(f"{path}: {total:.1f} s busy over {events:,} events ({total / events * 1e6:,.0f} us/event)")
     accounted = sum(share.seconds for share in shares[: len(PARTS)])
     rest = Share("Faust, aiokafka, event loop, rest", total - accounted)
     for share in (*shares[: len(PARTS)], rest, shares[-1]):
