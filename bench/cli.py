@@ -105,7 +105,9 @@ def render(report: dict[str, Any]) -> Table:
         f"{report['machine']['kafka_version']}, {p['partitions']} partitions)",
         caption=f"events/s: drain of {p['events']:,} preloaded events"
         + _stateful_caption(report)
-        + f". Latency: event sent to alert seen, at {p['rate']:g} ev/s for {p['duration']:g} s "
+        + ". Latency: event sent to alert seen, at "
+        + (f"{p['rate']:g} ev/s" if p["rate"] else "half of each scenario's drain rate")
+        + f" for {p['duration']:g} s "
         f"({p['probe_fraction']:.0%} probe events in pipelines). Rules include the 1 probe rule. "
         "groups: window groups held after the drain. peak MB: the measured process's VmHWM. "
         "* = offered rate near saturation.",
@@ -159,6 +161,11 @@ def _notes(report: dict[str, Any]) -> None:
             console.print(f"[red]{row['name']}: {row['error']}")
             if row["worker_log"]:
                 console.print(row["worker_log"], markup=False)
+        if lat:
+            console.print(
+                f"{row['name']}: latency offered at {lat['rate']:,.0f} events/s "
+                f"(achieved {lat['achieved_rate']:,.0f})"
+            )
         if lat and lat["received"] < lat["tracked"]:
             console.print(
                 f"[yellow]{row['name']}: {lat['tracked'] - lat['received']} of "
@@ -224,7 +231,10 @@ def bench(
     ] = None,
     rate: Annotated[
         float | None,
-        typer.Option(min=1.0, help="Offered events/s for latency, keep below saturation (default 200)"),
+        typer.Option(
+            min=1.0,
+            help="Offered events/s for latency (default: half of each scenario's measured drain rate)",
+        ),
     ] = None,
     duration: Annotated[
         float | None,
@@ -297,7 +307,7 @@ def bench(
     defaults = QUICK if quick else FULL
     params = BenchParams(
         events=events or defaults.events,
-        rate=rate or defaults.rate,
+        rate=rate,
         duration=duration or defaults.duration,
         probe_fraction=probe_fraction,
         match_rate=match_rate,

@@ -14,7 +14,9 @@ class BenchParams:
     """One run's knobs; all of them go into the JSON so results stay comparable."""
 
     events: int = 100_000
-    rate: float = 200.0  # well below the slowest drain seen on 2 cores (~800 ev/s): work, not queues
+    rate: float | None = None
+    """Offered events/s for latency; None: ``rate_share`` of each scenario's measured drain rate."""
+    rate_share: float = 0.5
     duration: float = 30.0
     probe_fraction: float = 0.05
     match_rate: float = 0.02

@@ -87,6 +87,17 @@ def _every(fraction: float) -> int:
     return max(1, round(1.0 / fraction)) if fraction > 0 else 10**12
 
 
+def offered_rate(p: BenchParams, result: ScenarioResult) -> float:
+    """The latency phase's load: the given rate, or a share of what this scenario drained."""
+    if p.rate is not None:
+        return p.rate
+    drained = result.throughput.events_per_s if result.throughput is not None else 0.0
+    return max(FLOOR_RATE, round(drained * p.rate_share))
+
+
+FLOOR_RATE = 50.0
+
+
 def _saturated(s: ScenarioResult, rate: float) -> bool:
     """Latency at an offered rate near the drain rate mostly measures the queue, not the work."""
     return s.throughput is not None and s.throughput.events_per_s < rate * 1.5
@@ -443,14 +454,15 @@ async def _latency(
     ctx: RunContext, scenario: Scenario, result: ScenarioResult, run: LatencyRun, child: Child
 ) -> None:
     p = ctx.params
-    total = int(p.rate * p.duration)
-    task = ctx.display.phase(f"{scenario.name}: latency at {p.rate:g} ev/s", total)
+    rate = offered_rate(p, result)
+    total = int(rate * p.duration)
+    task = ctx.display.phase(f"{scenario.name}: latency at {rate:,.0f} ev/s", total)
     before, started = cpu_sample(child.pid), time.monotonic()
-    result.latency = await run.run(p.rate, p.duration, p.settle, ctx.display, task)
+    result.latency = await run.run(rate, p.duration, p.settle, ctx.display, task)
     after, elapsed = cpu_sample(child.pid), time.monotonic() - started
     if before.process is not None and after.process is not None and elapsed > 0:
         result.latency.process_cpu_util = round((after.process - before.process) / elapsed, 3)
-    result.saturated = _saturated(result, p.rate)
+    result.saturated = _saturated(result, rate)
     lat = result.latency
     ctx.display.done(task, f"p99 {lat.p99_ms} ms ({lat.received}/{lat.tracked})")
 
