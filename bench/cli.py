@@ -1,4 +1,4 @@
-"""`riskstream bench`: the command line and the rich display around bench.
+"""`riskstream-bench`: the command line and the rich display around the bench package.
 
 Options default to None so that ``--quick`` can shrink whatever the user did not set explicitly.
 """

@@ -79,7 +79,7 @@ class Throughput:
 
 @dataclass
 class Memory:
-    """The worker's memory while it filled the window-state table with ``groups_target`` groups."""
+    """The worker's memory while it filled its window tables with ``groups_target`` groups."""
 
     groups_target: int
     groups_held: float | None

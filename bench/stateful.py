@@ -4,14 +4,14 @@
 group vocabulary is 100,000 grid cells, each watched by exactly one rule (its family, kind and
 street), so every background event is one hit on one (rule, group) window and the window stage
 does state work for every event. The backlog starts with an untimed warm-up of one event per cell
-(shuffled), so the timed part finds every group in the window-state table; then its events pick
+(shuffled), so the timed part finds every group in its window table; then its events pick
 a cell uniformly at random. The thresholds (5 or 6 events, 4 or 5 devices, a rare maximum, a
 spike then a normal reading) make about 1 % of events fire, and ``FiringModel`` predicts the
 firings exactly from the generated events, so the report can compare what the worker did with
 what it had to do.
 
 ``groups``: one count rule grouped by ``source_id`` and events whose sources are all different,
-so N events leave N groups in the window-state table and none fires: the worker's memory then
+so N events leave N groups in the window tables and none fires: the worker's memory then
 grows with state alone.
 
 Backlog events all carry the same event time (like the stateless backlog) and every window is an
