@@ -60,22 +60,8 @@ class AlertBook:
         return self.apply(fp, self.dispatcher.tick(state, now, self.world), now)
 
     def tick_due(self, now: datetime, on_error: OnError | None = None) -> list[Decision]:
-        """Every due alert's turn with the clock, earliest first.
-
-        ``on_error``: told of an alert whose tick raised, and the others go on (None: it raises).
-        """
-        out = []
-        for fp, _ in self.due.pop_due(now.timestamp()):
-            try:
-                decision = self.tick(fp, now)
-            except Exception as exc:
-                if on_error is None:
-                    raise
-                on_error(fp, exc)
-                continue
-            if decision is not None:
-                out.append(decision)
-        return out
+        """Every due alert's turn with the clock, earliest first (see DueIndex.take_turns)."""
+        return self.due.take_turns(now.timestamp(), lambda fp: self.tick(fp, now), on_error)
 
     def acknowledge(self, ack: Ack, now: datetime) -> Decision | None:
         """A duty officer's ack or resolve; the alert acts on it at once if it is held here."""

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Generic, TypeVar
 
 P = TypeVar("P")
+R = TypeVar("R")
 OnError = Callable[[str, Exception], None]
 """Told of a key whose turn with the clock raised: the key and the error (the others go on)."""
 
@@ -74,4 +75,24 @@ class DueIndex(Generic[P]):
         out = []
         while (head := self.peek()) is not None and head[0] <= now:
             out.append((head[1], self.pop(head[1])))
+        return out
+
+    def take_turns(
+        self, now: float, act: Callable[[str], R | None], on_error: OnError | None = None
+    ) -> list[R]:
+        """``act`` on every key due at ``now``, earliest first; what it returns (None left out).
+
+        ``on_error``: told of a key whose turn raised, and the others go on (None: it raises).
+        """
+        out = []
+        for key, _ in self.pop_due(now):
+            try:
+                result = act(key)
+            except Exception as exc:
+                if on_error is None:
+                    raise
+                on_error(key, exc)
+                continue
+            if result is not None:
+                out.append(result)
         return out

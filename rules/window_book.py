@@ -55,22 +55,8 @@ class WindowBook:
         return self.due.peek()
 
     def tick(self, now: datetime, on_error: OnError | None = None) -> list[StageResult]:
-        """Every due group's turn with the clock, earliest first.
-
-        ``on_error``: told of a group whose tick raised, and the others go on (None: it raises).
-        """
-        out = []
-        for fp, _ in self.due.pop_due(now.timestamp()):
-            try:
-                res = self.tick_one(fp, now)
-            except Exception as exc:
-                if on_error is None:
-                    raise
-                on_error(fp, exc)
-                continue
-            if res is not None:
-                out.append(res)
-        return out
+        """Every due group's turn with the clock, earliest first (see DueIndex.take_turns)."""
+        return self.due.take_turns(now.timestamp(), lambda fp: self.tick_one(fp, now), on_error)
 
     def tick_one(self, fp: str, now: datetime) -> StageResult | None:
         held = self.store.get(fp)
