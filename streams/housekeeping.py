@@ -37,10 +37,13 @@ def install(rt: Runtime) -> None:
     async def report_lag() -> None:
         """Lag = end offset - committed offset for every source partition this worker owns.
 
-        Changelog partitions are left out: they are read for recovery and never committed.
+        The committed offsets are the group's, as Faust's consumer learnt them from the broker when
+        it took the partitions and as it has committed since (not only this process's own commits,
+        which would count a restarted worker's whole history as lag). Changelog partitions are left
+        out: they are read for recovery and never committed.
         """
         consumer = app.consumer
-        committed = app.monitor.tp_committed_offsets
+        committed = consumer._committed_offset  # type: ignore[attr-defined]
         now = time.monotonic()
         owned: set[tuple[str, int]] = set()
         for tp in consumer.assignment():

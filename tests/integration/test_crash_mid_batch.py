@@ -5,6 +5,7 @@ restarted worker decides it again from the last commit."""
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -67,6 +68,7 @@ def reading(event_id: str, kind: str, source: str, at: datetime, **fields: objec
 
 
 MINUTE = timedelta(minutes=1)
+SESSION_TIMEOUT = 10
 
 
 def crowd(event_id: str, camera: str, at: datetime) -> bytes:
@@ -86,7 +88,8 @@ def test_a_worker_killed_after_deciding_a_batch_notifies_each_alert_once_after_r
         RISKSTREAM_RULES_PATH=str(pack),
         RISKSTREAM_STORE="rocksdb://",
         RISKSTREAM_CRASH_AT=point,
-        RISKSTREAM_SESSION_TIMEOUT="10",
+        RISKSTREAM_SESSION_TIMEOUT=str(SESSION_TIMEOUT),
+        RISKSTREAM_STALL_AFTER="15",
     )
     sensors, cameras = f"{doomed.prefix}events.sensor", f"{doomed.prefix}events.camera"
     t0 = datetime.now(UTC) - timedelta(minutes=5)
@@ -103,6 +106,7 @@ def test_a_worker_killed_after_deciding_a_batch_notifies_each_alert_once_after_r
         ],
     )
     _wait_killed(doomed)
+    time.sleep(SESSION_TIMEOUT + 2)  # the killed member leaves the group before the restart joins
     survivor = dataclasses.replace(
         doomed,
         env={k: v for k, v in doomed.env.items() if k != "RISKSTREAM_CRASH_AT"},
