@@ -59,9 +59,11 @@ class AlertBook:
             return None
         return self.apply(fp, self.dispatcher.tick(state, now, self.world), now)
 
-    def tick_due(self, now: datetime, on_error: OnError | None = None) -> list[Decision]:
-        """Every due alert's turn with the clock, earliest first (see DueIndex.take_turns)."""
-        return self.due.take_turns(now.timestamp(), lambda fp: self.tick(fp, now), on_error)
+    def tick_due(
+        self, now: datetime, on_error: OnError | None = None, limit: int | None = None
+    ) -> list[Decision]:
+        """Due alerts' turns with the clock, earliest first (see DueIndex.take_turns)."""
+        return self.due.take_turns(now.timestamp(), lambda fp: self.tick(fp, now), on_error, limit)
 
     def acknowledge(self, ack: Ack, now: datetime) -> Decision | None:
         """A duty officer's ack or resolve; the alert acts on it at once if it is held here."""

@@ -69,23 +69,34 @@ class DueIndex(Generic[P]):
         """Take ``key`` out as due; its caller sets it again or discards it."""
         return self._due.pop(key)[1]
 
-    def pop_due(self, now: float) -> list[tuple[str, P]]:
-        """(key, payload) of every key due at ``now``, earliest first; they leave the index until set
-        again (or discarded, which every caller must do for a key it does not set again)."""
-        out = []
-        while (head := self.peek()) is not None and head[0] <= now:
+    def is_due(self, now: float) -> bool:
+        head = self.peek()
+        return head is not None and head[0] <= now
+
+    def pop_due(self, now: float, limit: int | None = None) -> list[tuple[str, P]]:
+        """(key, payload) of every key due at ``now`` (at most ``limit``), earliest first; they leave
+        the index until set again (or discarded, which every caller must do for a key it does not set
+        again)."""
+        out: list[tuple[str, P]] = []
+        while (limit is None or len(out) < limit) and (head := self.peek()) is not None and head[0] <= now:
             out.append((head[1], self.pop(head[1])))
         return out
 
     def take_turns(
-        self, now: float, act: Callable[[str], R | None], on_error: OnError | None = None
+        self,
+        now: float,
+        act: Callable[[str], R | None],
+        on_error: OnError | None = None,
+        limit: int | None = None,
     ) -> list[R]:
         """``act`` on every key due at ``now``, earliest first; what it returns (None left out).
 
         ``on_error``: told of a key whose turn raised, and the others go on (None: it raises).
+        ``limit``: at most this many turns; the rest stay due (``is_due``) for the caller's next step,
+        so a worker whose clock finds thousands due does not hold its event loop for all of them.
         """
         out = []
-        for key, _ in self.pop_due(now):
+        for key, _ in self.pop_due(now, limit):
             try:
                 result = act(key)
             except Exception as exc:

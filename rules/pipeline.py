@@ -59,8 +59,10 @@ class Detector:
             else:
                 out.hits.append(hit)
 
-    def tick(self, now: datetime, out: Outbox, on_error: OnError | None = None) -> None:
+    def tick(
+        self, now: datetime, out: Outbox, on_error: OnError | None = None, limit: int | None = None
+    ) -> None:
         """The clock for the windows held here (absences that fire)."""
-        for res in self.windows.tick(now, on_error):
+        for res in self.windows.tick(now, on_error, limit):
             if res.candidate is not None:
                 out.candidates.append(res.candidate)

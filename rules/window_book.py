@@ -54,9 +54,11 @@ class WindowBook:
         """The earliest (clock seconds, fingerprint) a group is due at."""
         return self.due.peek()
 
-    def tick(self, now: datetime, on_error: OnError | None = None) -> list[StageResult]:
-        """Every due group's turn with the clock, earliest first (see DueIndex.take_turns)."""
-        return self.due.take_turns(now.timestamp(), lambda fp: self.tick_one(fp, now), on_error)
+    def tick(
+        self, now: datetime, on_error: OnError | None = None, limit: int | None = None
+    ) -> list[StageResult]:
+        """Due groups' turns with the clock, earliest first (see DueIndex.take_turns)."""
+        return self.due.take_turns(now.timestamp(), lambda fp: self.tick_one(fp, now), on_error, limit)
 
     def tick_one(self, fp: str, now: datetime) -> StageResult | None:
         held = self.store.get(fp)

@@ -28,7 +28,7 @@ from streams.dead_letters import dead_letter, processing_error
 from streams.live_rules import LiveRules
 from streams.sending import Outgoing
 from streams.settings import Settings
-from streams.stage import Stage
+from streams.stage import CLOCK_TURNS, Stage
 from streams.tables import TableStore
 from streams.window_stage import count_window_result, send_candidates
 
@@ -84,12 +84,14 @@ class DetectStage(Stage):
             await out.send(self.hits, hit.fingerprint.encode(), encode_hit(hit))
         metrics.WINDOW_GROUPS.labels("detect").set(len(self.store))
 
-    async def tick(self, out: Outgoing) -> None:
+    async def tick(self, out: Outgoing) -> bool:
         self._follow_rules()
         box = Outbox()
-        self.detector.tick(datetime.now(UTC), box, self.clock_error)
+        now = datetime.now(UTC)
+        self.detector.tick(now, box, self.clock_error, CLOCK_TURNS)
         await send_candidates(out, self.candidates, box.candidates)
         metrics.WINDOW_GROUPS.labels("detect").set(len(self.store))
+        return self.windows.due.is_due(now.timestamp())
 
     def rebuild(self) -> None:
         """After a rebalance the partitions owned have changed: relearn which groups the clock watches."""

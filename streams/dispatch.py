@@ -28,7 +28,7 @@ from streams.dead_letters import dead_letter, processing_error
 from streams.live_rules import LiveRules
 from streams.sending import Outgoing
 from streams.settings import Settings
-from streams.stage import Stage
+from streams.stage import CLOCK_TURNS, Stage
 from streams.tables import Codec, TableStore
 
 log = logging.getLogger(__name__)
@@ -95,11 +95,13 @@ class DispatchStage(Stage):
                 await dead_letter(out, self.dlq, record, "candidate", processing_error(exc))
         await self._send_effects()
 
-    async def tick(self, out: Outgoing) -> None:
+    async def tick(self, out: Outgoing) -> bool:
         self._follow_rules()
         self._begin(out)
-        self.book.tick_due(datetime.now(UTC), self.clock_error)
+        now = datetime.now(UTC)
+        self.book.tick_due(now, self.clock_error, CLOCK_TURNS)
         await self._send_effects()
+        return self.book.due.is_due(now.timestamp())
 
     async def on_ack(self, ack: Ack) -> None:
         """A duty officer's ack or resolve: the alert acts on it now, if this worker holds it."""

@@ -23,7 +23,7 @@ from streams.dead_letters import dead_letter, processing_error
 from streams.live_rules import LiveRules
 from streams.sending import Outgoing
 from streams.settings import Settings
-from streams.stage import Stage
+from streams.stage import CLOCK_TURNS, Stage
 from streams.tables import TableStore
 
 log = logging.getLogger(__name__)
@@ -80,12 +80,14 @@ class WindowStage(Stage):
         await send_candidates(out, self.candidates, found)
         metrics.WINDOW_GROUPS.labels("windows").set(len(self.store))
 
-    async def tick(self, out: Outgoing) -> None:
+    async def tick(self, out: Outgoing) -> bool:
         self._follow_rules()
-        ticked = self.book.tick(datetime.now(UTC), self.clock_error)
+        now = datetime.now(UTC)
+        ticked = self.book.tick(now, self.clock_error, CLOCK_TURNS)
         found = [r.candidate for r in ticked if r.candidate is not None]
         await send_candidates(out, self.candidates, found)
         metrics.WINDOW_GROUPS.labels("windows").set(len(self.store))
+        return self.book.due.is_due(now.timestamp())
 
     def rebuild(self) -> None:
         """After a rebalance the partitions owned have changed: relearn which groups the clock watches."""

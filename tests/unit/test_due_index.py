@@ -43,3 +43,21 @@ def test_rewriting_many_times_keeps_the_heap_bounded() -> None:
         index.set("a", float(i), "r")
     assert len(index._heap) < 5_000
     assert index.pop_due(1e9) == [("a", "r")]
+
+
+def test_turns_beyond_the_limit_stay_due_for_the_next_step() -> None:
+    due: DueIndex[None] = DueIndex()
+    for i in range(5):
+        due.set(f"g{i}", float(i), None)
+    first = due.take_turns(10.0, lambda key: key, limit=3)
+    assert first == ["g0", "g1", "g2"]
+    assert due.is_due(10.0)
+    assert due.take_turns(10.0, lambda key: key, limit=3) == ["g3", "g4"]
+    assert not due.is_due(10.0)
+
+
+def test_nothing_is_due_before_its_time() -> None:
+    due: DueIndex[None] = DueIndex()
+    due.set("g", 5.0, None)
+    assert not due.is_due(4.9)
+    assert due.is_due(5.0)
