@@ -59,6 +59,12 @@ class Runtime:
         return (self.detect, self.windows, self.dispatch)
 
 
+STREAM_BUFFER = 8
+"""Batches queued for each agent. Faust's 4,096 suits single messages; queued batches are records
+the next fetch would have joined into one bigger batch, so a short queue keeps them on the broker
+(a second of backlog sat here, in batches of a few records, at a few thousand events a second)."""
+
+
 def build(settings: Settings) -> Runtime:
     """Everything a worker runs. Raises RuleSetError (with file:line) on broken rules."""
     rules = LiveRules.load(settings)
@@ -68,6 +74,7 @@ def build(settings: Settings) -> Runtime:
     app = BatchingApp(
         settings.app_id,
         batched=[*inputs, candidates, hits],
+        fetch_max_wait=settings.fetch_max_wait,
         broker=[f"kafka://{h}" for h in settings.kafka_bootstrap.split(",")],
         store=settings.store,
         datadir=str(settings.data_dir / settings.app_id),
@@ -83,6 +90,7 @@ def build(settings: Settings) -> Runtime:
         producer_acks=-1,
         producer_max_batch_size=256 * 1024,
         broker_commit_interval=1.0,
+        stream_buffer_maxsize=STREAM_BUFFER,
         broker_session_timeout=settings.session_timeout,
         key_serializer="raw",
         value_serializer="raw",

@@ -112,8 +112,7 @@ def test_a_worker_killed_after_deciding_a_batch_notifies_each_alert_once_after_r
         produce(bootstrap, frames)
     else:
         produce(bootstrap, [*readings, *frames])
-    _wait_killed(doomed)
-    time.sleep(SESSION_TIMEOUT + 2)  # the killed member leaves the group before the restart joins
+    _wait_killed(doomed)  # restarted at once: the dead member is still in the group for a while
     survivor = dataclasses.replace(
         doomed,
         env={k: v for k, v in doomed.env.items() if k != "RISKSTREAM_CRASH_AT"},
