@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +24,7 @@ from streams.detect import DetectStage
 from streams.dispatch import ALERT_CODEC, DispatchStage
 from streams.live_rules import LiveRules
 from streams.settings import Settings
-from streams.stage import Stage
+from streams.stage import Stage, stop_for_replay
 from streams.tables import TableStore, raw_table
 from streams.window_codec import WINDOW_CODEC
 from streams.window_stage import WindowStage
@@ -158,7 +157,7 @@ def _agent(app: faust.App, name: str, topic: Any, stage: Stage, ready: asyncio.E
     async def run(stream: Any) -> None:
         if ready is not None:
             await ready.wait()
-        async for event in stream.events():
+        async for event in stream.noack().events():  # the stage acks a batch once it is committed
             await _guarded(stage.on_batch(event))
 
     run.__qualname__ = run.__name__ = name
@@ -167,6 +166,7 @@ def _agent(app: faust.App, name: str, topic: Any, stage: Stage, ready: asyncio.E
 
 def _rebuild_on_recover(table: faust.Table[bytes, bytes], stage: Stage) -> None:
     async def rebuild() -> None:
+        await stage.settle()
         async with stage.lock:
             stage.rebuild()
         log.info("%s stage holds %d keys in the partitions it owns", stage.name, len(stage.store))
@@ -175,12 +175,9 @@ def _rebuild_on_recover(table: faust.Table[bytes, bytes], stage: Stage) -> None:
 
 
 async def _guarded(step: Any) -> None:
-    """A batch or tick whose output cannot reach the broker leaves state decided in memory and not
-    written: the only safe way on is to stop, and let the restarted worker replay from the last
-    commit. Nothing is lost; the supervisor (or the operator) restarts it."""
+    """A batch or tick that fails leaves state decided in memory and not written (see
+    ``stop_for_replay``)."""
     try:
         await step
     except Exception:
-        log.critical("a stage could not deliver its output; stopping so that it restarts and replays")
-        logging.shutdown()
-        os._exit(70)
+        stop_for_replay("worker's")

@@ -105,16 +105,17 @@ class DispatchStage(Stage):
 
     async def on_ack(self, ack: Ack) -> None:
         """A duty officer's ack or resolve: the alert acts on it now, if this worker holds it."""
-        async with self.lock:
-            out = Outgoing(self.producer)
+
+        async def acknowledge(out: Outgoing) -> None:
             self._begin(out)
             try:
                 self.book.acknowledge(ack, datetime.now(UTC))
             except Exception as exc:  # one alert's bug must not stop the worker
                 self.clock_error(ack.alert_id, exc)
             await self._send_effects()
-            await out.flush()
-            await self.write_state()
+
+        await self.step(acknowledge)
+        await self.settle()
 
     async def on_batch(self, event: Any) -> None:
         await super().on_batch(event)

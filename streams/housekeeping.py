@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from streams import metrics
+from streams.sending import Outgoing
 from streams.stall_watch import StallWatch
 
 if TYPE_CHECKING:
@@ -98,17 +99,19 @@ class _Sweep:
 
     async def next_slice(self) -> None:
         stage = self.stage
-        async with stage.lock:
+        async def sweep(out: Outgoing) -> int:
             if self._keys is None:
                 self._keys = stage.store.keys_held()
             try:
                 keys = list(itertools.islice(self._keys, SWEEP_SLICE))
             except RuntimeError:  # the memory store changed under the walk: start again next time
                 self._keys = None
-                return
+                return 0
             if len(keys) < SWEEP_SLICE:
                 self._keys = None
-            gone = stage.sweep(keys)
-            await stage.write_state()
+            return stage.sweep(keys)
+
+        gone = await stage.step(sweep)
+        await stage.settle()
         if gone:
             log.debug("%s stage swept %d expired window groups", stage.name, gone)

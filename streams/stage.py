@@ -1,9 +1,14 @@
-"""What the worker's three stages share: batches and clock ticks decided one at a time, their output
-sent and awaited, then the state they changed written once.
+"""What the worker's three stages share: batches and clock ticks decided one at a time, and a
+committer that, in the order they were decided, waits for their output to reach the broker, then
+writes the state they changed and acks their input.
 
 A stage's batch is one partition's fetched records (``streams.batching``). The lock makes each
-batch or tick one step from the state's point of view: no tick can write state whose notices a
-batch has not yet had acknowledged, and the reverse.
+batch or tick one step from the state's point of view. Deciding does not wait for the broker: the
+next batch is decided on the in-memory state while the previous ones' output is in flight, and the
+committer takes everything decided so far at once (a group commit). Waiting for each batch's
+round trip before the next had kept the detect stage busy nine tenths of the time at a quarter of
+its capacity, so events queued for seconds. State still never reaches the table or its changelog
+ahead of the output it implies, and input is acked (so committed) only after both.
 """
 
 from __future__ import annotations
@@ -13,7 +18,9 @@ import logging
 import os
 import signal
 from abc import ABC, abstractmethod
-from typing import Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, NoReturn, TypeVar
 
 from aiokafka.structs import ConsumerRecord
 from faust.types import TP
@@ -26,9 +33,21 @@ from streams.tables import TableStore
 
 log = logging.getLogger(__name__)
 
+R = TypeVar("R")
+
 CLOCK_TURNS = 200
 """Keys (window groups, alerts) one clock step acts on. A tick that found 3,000 quiet alerts to
 resolve held the event loop for 400 ms in one step; steps of 200 take a few tens of ms each."""
+
+
+MAX_UNCOMMITTED = 32
+"""Batches a stage may have decided and not yet committed before it waits for the committer."""
+
+
+@dataclass
+class _Decided:
+    out: Outgoing
+    event: Any = None  # the batch's Faust event, acked once committed (None: a tick or an ack)
 
 
 class Stage(ABC):
@@ -40,38 +59,72 @@ class Stage(ABC):
         self.store = store
         self.lock = asyncio.Lock()
         self._records = metrics.child(metrics.STAGE_RECORDS, self.name)
+        self._uncommitted: list[_Decided] = []
+        self._committer: asyncio.Task[None] | None = None
 
     async def on_batch(self, event: Any) -> None:
-        """One partition's records: decide them all, send what they imply, then write the state."""
+        """One partition's records: decide them all and send what they imply; the committer writes
+        the state and acks the batch once the broker has the output."""
         records = records_of(event)
         tp: TP = event.message.tp
         async with self.lock:
             self.store.partition = tp.partition
             out = Outgoing(self.producer)
-            await self.decide(tp, records, out)
+            try:
+                await self.decide(tp, records, out)
+            finally:
+                self.store.partition = None
             crash_point(self.settings, f"{self.name}:decided")
-            await out.flush()
-            crash_point(self.settings, f"{self.name}:sent")
-            await self.write_state()
-            self.store.partition = None
+            self._uncommitted.append(_Decided(out, event))
         self._records.inc(len(records))
+        self._commit_soon()
+        if len(self._uncommitted) >= MAX_UNCOMMITTED:
+            await self.settle()
 
     async def on_clock(self) -> None:
-        """The clock's turn: whatever is due, decided and written like a batch, CLOCK_TURNS keys a
+        """The clock's turn: whatever is due, decided and committed like a batch, CLOCK_TURNS keys a
         step, with the event loop and the stage's batches free between steps."""
         while True:
-            async with self.lock:
-                out = Outgoing(self.producer)
-                more = await self.tick(out)
-                await out.flush()
-                await self.write_state()
+            more = await self.step(self.tick)
+            await self.settle()
             if not more:
                 return
             await asyncio.sleep(0)
 
-    async def write_state(self) -> None:
-        """Write what changed to the table and its changelog."""
-        await self.store.flush()
+    async def step(self, act: Callable[[Outgoing], Awaitable[R]]) -> R:
+        """Decide something besides a batch (a tick, an ack, a sweep) under the lock; it is committed
+        in its turn with the batches."""
+        async with self.lock:
+            out = Outgoing(self.producer)
+            result = await act(out)
+            self._uncommitted.append(_Decided(out))
+        self._commit_soon()
+        return result
+
+    async def settle(self) -> None:
+        """Until everything decided so far is committed."""
+        while self._committer is not None and not self._committer.done():
+            await asyncio.shield(self._committer)
+
+    def _commit_soon(self) -> None:
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._commit_all(), name=f"{self.name}-committer")
+
+    async def _commit_all(self) -> None:
+        try:
+            while self._uncommitted:
+                async with self.lock:
+                    decided, self._uncommitted = self._uncommitted, []
+                    snapshot = self.store.snapshot()
+                for d in decided:
+                    await d.out.flush()
+                crash_point(self.settings, f"{self.name}:sent")
+                await self.store.write(snapshot)
+                for d in decided:
+                    if d.event is not None:
+                        d.event.ack()
+        except Exception:
+            stop_for_replay(self.name)
 
     @abstractmethod
     async def decide(self, tp: TP, records: list[ConsumerRecord[bytes, bytes]], out: Outgoing) -> None:
@@ -93,6 +146,19 @@ class Stage(ABC):
     def sweep(self, keys: list[str]) -> int:
         """Drop stored state among ``keys`` that can go (window stages); returns how much."""
         return 0
+
+
+def stop_for_replay(stage: str) -> NoReturn:
+    """Output that cannot reach the broker leaves state decided in memory and not written: the only
+    safe way on is to stop, and let the restarted worker replay from the last commit. Nothing is
+    lost; the supervisor (or the operator) restarts it."""
+    log.critical(
+        "the %s stage could not deliver its output; stopping so that it restarts and replays",
+        stage,
+        exc_info=True,
+    )
+    logging.shutdown()
+    os._exit(70)
 
 
 def crash_point(settings: Settings, point: str) -> None:

@@ -59,6 +59,21 @@ def in_partition(topic: str, partition: int) -> Iterator[None]:
         _current_event.reset(token)
 
 
+_NOTHING = object()
+
+
+class Snapshot:
+    """Changed keys' encoded values (None: deleted), by partition, as ``TableStore.snapshot`` took them."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, bytes | None] = {}
+        self.by_partition: dict[int, list[tuple[str, bytes | None]]] = {}
+
+    def add(self, partition: int, key: str, value: bytes | None) -> None:
+        self.values[key] = value
+        self.by_partition.setdefault(partition, []).append((key, value))
+
+
 class TableStore(MutableMapping[str, V]):
     """A table's values by key, decoded on first use and written back by ``flush``.
 
@@ -84,6 +99,8 @@ class TableStore(MutableMapping[str, V]):
         self._where: dict[str, int] = {}
         self._dirty: set[str] = set()
         self._gone: set[str] = set()
+        self._pending: dict[str, bytes | None] = {}
+        """Snapshots taken and not yet written (None: deleted): what reads see before the table."""
         self._complete = False
         """Every key held is decoded here (recovered whole, nothing evicted): a miss means absent."""
         self.count = 0
@@ -99,7 +116,7 @@ class TableStore(MutableMapping[str, V]):
             return value
         if key in self._gone or self._complete:
             raise KeyError(key)
-        raw = self.table.get(key.encode())
+        raw = self._pending[key] if key in self._pending else self.table.get(key.encode())
         if raw is None:
             raise KeyError(key)
         partition, value = self.codec.decode(raw)
@@ -135,41 +152,53 @@ class TableStore(MutableMapping[str, V]):
     # -- writing ----------------------------------------------------------------------------------
 
     async def flush(self) -> int:
-        """Write every changed key to its partition of the store and the changelog; returns how many.
+        """Write every changed key now (``snapshot`` then ``write``); returns how many."""
+        return await self.write(self.snapshot())
+
+    def snapshot(self) -> Snapshot:
+        """The changed keys' values as they are now, encoded, to be written by ``write`` once the
+        output of the decisions that changed them is on the broker. Until then reads see them here,
+        so later decisions go on from them while the earlier ones are still being sent."""
+        snap = Snapshot()
+        if not self._dirty and not self._gone:
+            return snap
+        encode, cache = self.codec.encode, self._cache
+        for key in self._dirty:
+            partition = self._where[key]
+            snap.add(partition, key, encode(partition, cache[key]))
+        for key in self._gone:
+            snap.add(self._where.pop(key), key, None)
+        self._pending.update(snap.values)
+        self._dirty.clear()
+        self._gone.clear()
+        self._trim()
+        return snap
+
+    async def write(self, snap: Snapshot) -> int:
+        """A snapshot into its partitions of the store and the changelog, in the order taken.
 
         The changelog records go straight to the producer (Faust's own path queues each in a buffer
         drained one at a time); Faust flushes the producer before it commits the input offsets, so
         the changelog is on the broker before the offsets that produced it.
         """
-        if not self._dirty and not self._gone:
-            return 0
-        by_partition: dict[int, list[str]] = {}
-        for key in (*self._dirty, *self._gone):
-            by_partition.setdefault(self._where[key], []).append(key)
-        encode, store, cache = self.codec.encode, self.table.data, self._cache
-        topic = self.table.changelog_topic_name
-        for partition, keys in by_partition.items():
+        store, topic, pending = self.table.data, self.table.changelog_topic_name, self._pending
+        for partition, items in snap.by_partition.items():
             last = None
             with in_partition(self.source_topic, partition):
-                for key in keys:
+                for key, value in items:
                     raw_key = key.encode()
-                    value: bytes | None
-                    if key in self._gone:
-                        value = None
+                    if value is None:
                         with contextlib.suppress(KeyError):
                             del store[raw_key]
-                        del self._where[key]
                     else:
-                        value = encode(partition, cache[key])
                         store[raw_key] = value
                     last = await self.producer.send(topic, raw_key, value, partition, None, None)
             if last is not None:
                 last.add_done_callback(self._persisted(TP(topic, partition)))
-        written = len(self._dirty) + len(self._gone)
-        self._dirty.clear()
-        self._gone.clear()
-        self._trim()
-        return written
+        for key, value in snap.values.items():
+            if pending.get(key, _NOTHING) is value:
+                del pending[key]
+        return len(snap.values)
 
     def _persisted(self, tp: TP) -> Callable[[Any], None]:
         """After the broker has a partition's last changelog record: RocksDB notes its offset, so a
@@ -183,7 +212,7 @@ class TableStore(MutableMapping[str, V]):
 
     @property
     def dirty(self) -> bool:
-        return bool(self._dirty or self._gone)
+        return bool(self._dirty or self._gone or self._pending)
 
     # -- after recovery ---------------------------------------------------------------------------
 
@@ -219,7 +248,8 @@ class TableStore(MutableMapping[str, V]):
         self._where[key] = partition
 
     def _trim(self) -> None:
-        """Forget the least recently used decoded values over the limit (all are written)."""
+        """Forget the least recently used decoded values over the limit (none is dirty: each is
+        written, or in a snapshot that reads see)."""
         if self.cache_limit is None:
             return
         while len(self._cache) > self.cache_limit:

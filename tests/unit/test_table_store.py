@@ -1,0 +1,97 @@
+"""The table store hands out decoded values, and writes changes in snapshots: a snapshot taken and
+not yet written is what reads see, so later decisions build on it while its output is in flight."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+
+from streams.tables import Codec, TableStore
+
+CODEC: Codec[dict[str, Any]] = Codec(
+    lambda partition, value: orjson.dumps({"p": partition, "v": value}),
+    lambda raw: (orjson.loads(raw)["p"], orjson.loads(raw)["v"]),
+)
+
+
+class _Data(dict[bytes, bytes]):
+    def set_persisted_offset(self, tp: Any, offset: int) -> None:
+        return None
+
+
+class _Table:
+    changelog_topic_name = "t-changelog"
+
+    def __init__(self) -> None:
+        self.data = _Data()
+
+    def get(self, key: bytes) -> bytes | None:
+        return self.data.get(key)
+
+
+class _Producer:
+    def __init__(self) -> None:
+        self.changelog: list[tuple[bytes, bytes | None]] = []
+
+    async def send(self, topic: str, key: bytes, value: bytes | None, *rest: Any) -> asyncio.Future[Any]:
+        self.changelog.append((key, value))
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        return future
+
+
+def _store(cache_limit: int | None = None) -> tuple[TableStore[dict[str, Any]], _Table, _Producer]:
+    table, producer = _Table(), _Producer()
+    return TableStore(table, CODEC, "in", producer, cache_limit), table, producer  # type: ignore[arg-type]
+
+
+def test_nothing_reaches_the_table_or_changelog_until_the_snapshot_is_written() -> None:
+    store, table, producer = _store()
+    store.partition = 1
+    store["g"] = {"n": 1}
+    snap = store.snapshot()
+    assert table.data == {} and producer.changelog == []
+    asyncio.run(store.write(snap))
+    assert CODEC.decode(table.data[b"g"]) == (1, {"n": 1})
+    assert producer.changelog == [(b"g", table.data[b"g"])]
+
+
+def test_a_value_evicted_before_its_snapshot_is_written_is_read_from_the_snapshot() -> None:
+    store, table, _ = _store(cache_limit=1)
+    store.partition = 0
+    store["a"] = {"n": 1}
+    store["b"] = {"n": 2}
+    snap = store.snapshot()  # the cache keeps one value: "a" is evicted
+    assert store["a"] == {"n": 1}
+    assert b"a" not in table.data
+    asyncio.run(store.write(snap))
+    assert store["a"] == {"n": 1}
+
+
+def test_a_deletion_in_a_snapshot_not_yet_written_already_reads_as_absent() -> None:
+    store, table, _ = _store(cache_limit=1)
+    store.partition = 0
+    store["a"] = {"n": 1}
+    asyncio.run(store.write(store.snapshot()))
+    del store["a"]
+    deleted = store.snapshot()
+    assert b"a" in table.data
+    assert "a" not in store
+    asyncio.run(store.write(deleted))
+    assert b"a" not in table.data
+
+
+def test_an_older_snapshot_written_late_does_not_hide_a_newer_one() -> None:
+    store, _, _ = _store(cache_limit=1)
+    store.partition = 0
+    store["a"] = {"n": 1}
+    first = store.snapshot()
+    store["a"] = {"n": 2}
+    second = store.snapshot()
+    store["b"] = {"n": 0}
+    store.snapshot()  # evicts "a" from the cache
+    asyncio.run(store.write(first))
+    assert store["a"] == {"n": 2}
+    asyncio.run(store.write(second))
+    assert store["a"] == {"n": 2}
