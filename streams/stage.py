@@ -40,8 +40,10 @@ CLOCK_TURNS = 200
 resolve held the event loop for 400 ms in one step; steps of 200 take a few tens of ms each."""
 
 
-MAX_UNCOMMITTED = 32
-"""Batches a stage may have decided and not yet committed before it waits for the committer."""
+MAX_UNCOMMITTED = 2_000
+"""Records a stage may have decided and not yet committed before it waits for the committer: enough
+to overlap deciding with the broker's round trip, few enough that the state snapshots and output
+held for them stay small (32 batches of a drain's size had added 150 MB)."""
 
 
 @dataclass
@@ -60,6 +62,7 @@ class Stage(ABC):
         self.lock = asyncio.Lock()
         self._records = metrics.child(metrics.STAGE_RECORDS, self.name)
         self._uncommitted: list[_Decided] = []
+        self._uncommitted_records = 0
         self._committer: asyncio.Task[None] | None = None
 
     async def on_batch(self, event: Any) -> None:
@@ -76,9 +79,10 @@ class Stage(ABC):
                 self.store.partition = None
             crash_point(self.settings, f"{self.name}:decided")
             self._uncommitted.append(_Decided(out, event))
+            self._uncommitted_records += len(records)
         self._records.inc(len(records))
         self._commit_soon()
-        if len(self._uncommitted) >= MAX_UNCOMMITTED:
+        if self._uncommitted_records >= MAX_UNCOMMITTED:
             await self.settle()
 
     async def on_clock(self) -> None:
@@ -115,6 +119,7 @@ class Stage(ABC):
             while self._uncommitted:
                 async with self.lock:
                     decided, self._uncommitted = self._uncommitted, []
+                    self._uncommitted_records = 0
                     snapshot = self.store.snapshot()
                 for d in decided:
                     await d.out.flush()
