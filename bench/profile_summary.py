@@ -14,16 +14,16 @@ import pstats
 import sys
 from dataclasses import dataclass
 
-PARTS: tuple[tuple[str, str, str], ...] = (
-    ("detect: decode, rules, windows", "streams/detect.py", "decide"),
-    ("windows: hits into windows", "streams/window_stage.py", "decide"),
-    ("dispatch: lifecycle, notices", "streams/dispatch.py", "decide"),
-    ("clock: absences, quiet alerts", "streams/stage.py", "on_clock"),
-    ("writing state to tables", "streams/tables.py", "flush"),
+PARTS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("detect: decode, rules, windows", "streams/detect.py", ("decide",)),
+    ("windows: hits into windows", "streams/window_stage.py", ("decide",)),
+    ("dispatch: lifecycle, notices", "streams/dispatch.py", ("decide",)),
+    ("clock: absences, quiet alerts", "streams/stage.py", ("on_clock",)),
+    ("writing state to tables", "streams/tables.py", ("snapshot", "write")),
 )
 IDLE = "<method 'poll' of 'select.epoll' objects>"
 """Where the event loop waits for the network: not work."""
-WITHIN = ("  of which handing output to the producer", "streams/sending.py", "send")
+WITHIN = ("  of which handing output to the producer", "streams/sending.py", ("send",))
 """Part of the stages' decisions above, shown apart."""
 
 
@@ -40,8 +40,10 @@ def summarise(path: str) -> tuple[float, list[Share]]:
     waiting = sum(tt for (_, _, n), (_, _, tt, _, _) in entries.items() if n == IDLE)
     total = float(stats.total_tt) - waiting  # type: ignore[attr-defined]
     out = []
-    for part, file, name in (*PARTS, WITHIN):
-        seconds = sum(ct for (f, _, n), (_, _, _, ct, _) in entries.items() if f.endswith(file) and n == name)
+    for part, file, names in (*PARTS, WITHIN):
+        seconds = sum(
+            ct for (f, _, n), (_, _, _, ct, _) in entries.items() if f.endswith(file) and n in names
+        )
         out.append(Share(part, seconds))
     return total, out
 
