@@ -98,14 +98,24 @@ class SequenceForm(WindowedForm):
         earlier), so starts rise with ends: the best partial to continue from is the last one that
         ended before the events completing the next step. One partial per step is not enough when a
         later step counts events: in a b a b, the first a with both b's is a match the second a hides.
+
+        A match that fires ends at the new event or later and spans at most ``within``, so it starts
+        no earlier than ``within`` before the new event: the replay begins there. (Replaying the
+        whole window made each event cost as much as the window is long.)
         """
         entries = w.entries
         steps = self.steps
         done: list[list[_Partial]] = [[] for _ in steps]
         seen_times: list[list[float]] = [[] for _ in steps]
         seen_index: list[list[int]] = [[] for _ in steps]
-        new_index = next(i for i, e in enumerate(entries) if e.event_id == new.event_id)
-        for idx, e in enumerate(entries):
+        first_index = bisect_left(entries, Entry(new.time - self.within, ""))
+        new_index = next(
+            i
+            for i in range(bisect_left(entries, Entry(new.time, "")), len(entries))
+            if entries[i].event_id == new.event_id
+        )
+        for idx in range(first_index, len(entries)):
+            e = entries[idx]
             for i in sorted(set(e.steps), reverse=True):
                 if not 0 <= i < len(steps):
                     continue
@@ -130,7 +140,7 @@ class SequenceForm(WindowedForm):
                     continue
                 if i == len(steps) - 1:
                     if idx >= new_index:
-                        window = [x for x in entries[: idx + 1] if x.time >= start and x.steps]
+                        window = [x for x in entries[first_index : idx + 1] if x.time >= start and x.steps]
                         return Firing(
                             e.time,
                             {"count": len(window), "span": e.time - start},
