@@ -23,6 +23,7 @@ from streams.batching import BatchingApp
 from streams.detect import DetectStage
 from streams.dispatch import ALERT_CODEC, DispatchStage
 from streams.live_rules import LiveRules
+from streams.partitioner import CachedPartitioner
 from streams.settings import Settings
 from streams.stage import Stage, stop_for_replay
 from streams.tables import TableStore, raw_table
@@ -87,6 +88,7 @@ def build(settings: Settings) -> Runtime:
         consumer_auto_offset_reset="earliest",
         producer_linger=0.0,
         producer_acks=-1,
+        producer_partitioner=CachedPartitioner(),
         producer_max_batch_size=256 * 1024,
         broker_commit_interval=1.0,
         stream_buffer_maxsize=STREAM_BUFFER,
