@@ -143,9 +143,9 @@ def build(settings: Settings) -> Runtime:
         if app.rebalancing or app.in_recovery:
             return
         for stage in (detect, windows):
-            await _guarded(stage.on_clock())
+            await _guarded(stage, stage.on_clock())
         if reader.ready.is_set():
-            await _guarded(dispatch.on_clock())
+            await _guarded(dispatch, dispatch.on_clock())
 
     @app.page("/metrics")
     async def metrics_page(self: web.View, request: web.Request) -> web.Response:
@@ -160,7 +160,7 @@ def _agent(app: faust.App, name: str, topic: Any, stage: Stage, ready: asyncio.E
         if ready is not None:
             await ready.wait()
         async for event in stream.noack().events():  # the stage acks a batch once it is committed
-            await _guarded(stage.on_batch(event))
+            await _guarded(stage, stage.on_batch(event))
 
     run.__qualname__ = run.__name__ = name
     app.agent(topic, name=f"riskstream.{name}")(run)
@@ -176,10 +176,10 @@ def _rebuild_on_recover(table: faust.Table[bytes, bytes], stage: Stage) -> None:
     table.on_recover(rebuild)
 
 
-async def _guarded(step: Any) -> None:
+async def _guarded(stage: Stage, step: Any) -> None:
     """A batch or tick that fails leaves state decided in memory and not written (see
     ``stop_for_replay``)."""
     try:
         await step
     except Exception:
-        stop_for_replay("worker's")
+        stop_for_replay(stage.name, "failed on a batch or a clock step")

@@ -129,7 +129,7 @@ class Stage(ABC):
                     if d.event is not None:
                         d.event.ack()
         except Exception:
-            stop_for_replay(self.name)
+            stop_for_replay(self.name, "could not deliver its output")
 
     @abstractmethod
     async def decide(self, tp: TP, records: list[ConsumerRecord[bytes, bytes]], out: Outgoing) -> None:
@@ -153,13 +153,14 @@ class Stage(ABC):
         return 0
 
 
-def stop_for_replay(stage: str) -> NoReturn:
-    """Output that cannot reach the broker leaves state decided in memory and not written: the only
-    safe way on is to stop, and let the restarted worker replay from the last commit. Nothing is
-    lost; the supervisor (or the operator) restarts it."""
+def stop_for_replay(stage: str, why: str) -> NoReturn:
+    """A step that failed (output the broker refused, or an unexpected error) leaves state decided in
+    memory and not written: the only safe way on is to stop, and let the restarted worker replay
+    from the last commit. Nothing is lost; the supervisor (or the operator) restarts it."""
     log.critical(
-        "the %s stage could not deliver its output; stopping so that it restarts and replays",
+        "the %s stage %s; stopping so that the restarted worker replays from the last commit",
         stage,
+        why,
         exc_info=True,
     )
     logging.shutdown()

@@ -75,7 +75,7 @@ class Snapshot:
 
 
 class TableStore(MutableMapping[str, V]):
-    """A table's values by key, decoded on first use and written back by ``flush``.
+    """A table's values by key, decoded on first use and written back by ``snapshot`` and ``write``.
 
     ``partition`` is the partition of the batch being processed: a new key belongs to it. At most
     ``cache_limit`` clean values stay decoded (None: all); the rest are read again when needed.
@@ -150,10 +150,6 @@ class TableStore(MutableMapping[str, V]):
         return self.count
 
     # -- writing ----------------------------------------------------------------------------------
-
-    async def flush(self) -> int:
-        """Write every changed key now (``snapshot`` then ``write``); returns how many."""
-        return await self.write(self.snapshot())
 
     def snapshot(self) -> Snapshot:
         """The changed keys' values as they are now, encoded, to be written by ``write`` once the

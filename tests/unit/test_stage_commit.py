@@ -100,7 +100,7 @@ def test_output_the_broker_refuses_stops_the_worker_before_any_state_or_ack(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     log: list[str] = []
-    monkeypatch.setattr(stage_module, "stop_for_replay", lambda name: log.append(f"stop {name}"))
+    monkeypatch.setattr(stage_module, "stop_for_replay", lambda name, why: log.append(f"stop {name}"))
 
     async def run() -> None:
         stage = _Echo(log)
