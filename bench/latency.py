@@ -11,11 +11,13 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.producer.message_accumulator import BatchBuilder
 
 from bench.packs import PROBE_RULE_ID
 from bench.params import Display, Latency
 from bench.workload import EventFactory, encode
 from rules.events import Family
+from streams.partitioner import CachedPartitioner
 
 LATENCY_TICK = 0.005
 
@@ -84,6 +86,8 @@ class LatencyRun:
         self.bootstrap, self.topics, self.output = bootstrap, topics, output
         self.factory, self.extract, self.every, self.tag = factory, extract, every, tag
         self.sent_at: dict[str, float] = {}
+        self._partitions: dict[str, list[int]] = {}
+        self._partitioner = CachedPartitioner()
         self.samples: list[float] = []
         self.sent = 0
 
@@ -94,7 +98,9 @@ class LatencyRun:
             fetch_max_wait_ms=50,
             auto_offset_reset="latest",
         )
-        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=0, acks=1)
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap, linger_ms=0, acks=1, max_batch_size=1 << 20
+        )
         await reader.start()
         await producer.start()
         try:
@@ -139,29 +145,61 @@ class LatencyRun:
     async def _offer(
         self, producer: AIOKafkaProducer, rate: float, duration: float, display: Display, task: int
     ) -> float:
-        """Send on a schedule (not as fast as possible): each event is stamped right before send."""
+        """Send on a schedule (not as fast as possible): every tick, the events now due, stamped with
+        the tick's time and sent as one batch per partition."""
         total = int(rate * duration)
         start = time.monotonic()
-        futures = []
+        futures: list[asyncio.Future[Any]] = []
         while self.sent < total:
             due = min(total, int((time.monotonic() - start) * rate) + 1)
-            while self.sent < due:
-                futures.append(await self._send_one(producer))
+            if due > self.sent:
+                futures.extend(await self._send_due(producer, due - self.sent))
             display.update(task, self.sent, f"{len(self.samples)} measured")
             await asyncio.sleep(LATENCY_TICK)
         elapsed = time.monotonic() - start
         await asyncio.gather(*futures)
         return self.sent / elapsed if elapsed > 0 else 0.0
 
-    async def _send_one(self, producer: AIOKafkaProducer) -> asyncio.Future[Any]:
-        tracked = self.sent % self.every == 0
+    async def _send_due(self, producer: AIOKafkaProducer, count: int) -> list[asyncio.Future[Any]]:
+        """The offered load is the measuring instrument, not the system measured, and it shares the
+        worker's two cores: sent one message at a time it cost 25 us an event (two thirds of a core
+        at 26,000 events/s, and p99 of 2.6 s for 10 generated rules); a tick's events go out as one
+        batch per partition, at 14 us an event."""
         now = time.time()
-        make = self.factory.probe if tracked and self.every > 1 else self.factory.background
-        family, key, body = make(self.tag, now)
-        if tracked:
-            self.sent_at[body["event_id"]] = now
-        self.sent += 1
-        future: asyncio.Future[Any] = await producer.send(self.topics[family], encode(body), key=key.encode())
+        batches: dict[tuple[str, int], BatchBuilder] = {}
+        futures = []
+        for _ in range(count):
+            tracked = self.sent % self.every == 0
+            make = self.factory.probe if tracked and self.every > 1 else self.factory.background
+            family, key, body = make(self.tag, now)
+            if tracked:
+                self.sent_at[body["event_id"]] = now
+            self.sent += 1
+            topic, key_bytes = self.topics[family], key.encode()
+            where = (topic, await self._partition(producer, topic, key_bytes))
+            batch = batches.get(where)
+            if batch is None:
+                batch = batches[where] = producer.create_batch()
+            if batch.append(key=key_bytes, value=encode(body), timestamp=None) is None:
+                futures.append(await self._send_batch(producer, batch, where))
+                batch = batches[where] = producer.create_batch()
+                batch.append(key=key_bytes, value=encode(body), timestamp=None)
+        for where, batch in batches.items():
+            futures.append(await self._send_batch(producer, batch, where))
+        return futures
+
+    async def _partition(self, producer: AIOKafkaProducer, topic: str, key: bytes) -> int:
+        partitions = self._partitions.get(topic)
+        if partitions is None:
+            partitions = self._partitions[topic] = sorted(await producer.partitions_for(topic))
+        return self._partitioner(key, partitions, partitions)
+
+    @staticmethod
+    async def _send_batch(
+        producer: AIOKafkaProducer, batch: BatchBuilder, where: tuple[str, int]
+    ) -> asyncio.Future[Any]:
+        batch.close()
+        future: asyncio.Future[Any] = await producer.send_batch(batch, where[0], partition=where[1])
         return future
 
     async def _settle(self, settle: float) -> None:
