@@ -17,6 +17,7 @@ import cel
 from rules.errors import Location, RuleError
 from rules.events import KINDS, MODELS, Family
 from rules.events import Location as EventLocation
+from rules.keywords import matchers, rewrite
 
 _COMPREHENSION_VAR = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_]\w*)\s*,")
 _TRUE = "true"
@@ -36,10 +37,12 @@ class Reads:
 
     variables: frozenset[str] = frozenset()
     location: frozenset[str] | None = frozenset()
+    functions: frozenset[str] = frozenset()
+    """Compiled keyword matchers the conditions call (``rules.keywords``)."""
 
     def __or__(self, other: Reads) -> Reads:
         loc = None if self.location is None or other.location is None else self.location | other.location
-        return Reads(self.variables | other.variables, loc)
+        return Reads(self.variables | other.variables, loc, self.functions | other.functions)
 
 
 NOTHING = Reads()
@@ -55,6 +58,13 @@ class Condition:
 
     def __call__(self, activation: cel.Context | dict[str, Any]) -> Any:
         return self.program.execute(activation)
+
+
+def context(variables: dict[str, Any], reads: Reads) -> cel.Context:
+    """What conditions that read ``reads`` are evaluated on: the variables, and the matchers."""
+    if reads.functions:
+        return cel.Context(variables=variables, functions=dict(matchers(reads.functions)))
+    return cel.Context(variables=variables)
 
 
 def _cel_syntax_detail(message: str) -> str:
@@ -119,7 +129,12 @@ def compile_condition(
     _check_subfields(source, code, "location", tuple(EventLocation.model_fields), "locations", where, rule_id)
     if window_keys:
         _check_subfields(source, code, WINDOW, tuple(window_keys), "windows of this rule", where, rule_id)
-    return Condition(source, program, _reads(code, set(program.variables()) - bound - {WINDOW}))
+    reads = _reads(code, set(program.variables()) - bound - {WINDOW})
+    fast, functions = rewrite(source)
+    if functions:
+        program = cel.compile(fast)
+        reads = Reads(reads.variables, reads.location, functions)
+    return Condition(source, program, reads)
 
 
 _LOCATION_KEY = re.compile(r"(?<![\w.])location\s*\.\s*([A-Za-z_]\w*)")

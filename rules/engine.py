@@ -21,7 +21,7 @@ from pydantic import BaseModel
 
 from rules.alerts import AlertCandidate, fingerprint, group_key
 from rules.compiler import CompiledRule, Condition
-from rules.conditions import NOTHING, Reads
+from rules.conditions import NOTHING, Reads, context
 from rules.events import KINDS, EventBase, Family, field_getter, plain_fields
 from rules.hits import Hit
 from rules.model import Tier
@@ -65,7 +65,7 @@ def ladder_tier(rule: CompiledRule, activation: cel.Context, on_error: ErrorHook
 
 def activation(event: EventBase, reads: Reads) -> cel.Context:
     """The CEL variables ``reads`` names, taken from the event."""
-    return cel.Context(variables=plain_fields(event, reads.variables, reads.location))
+    return context(plain_fields(event, reads.variables, reads.location), reads)
 
 
 def make_candidate(

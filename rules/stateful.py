@@ -12,11 +12,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import cel
-
 from rules.alerts import AlertCandidate
 from rules.compiler import CompiledRule
-from rules.conditions import WINDOW
+from rules.conditions import WINDOW, context
 from rules.engine import ErrorHook, ladder_tier, make_candidate
 from rules.hits import Hit, Tick
 from rules.model import Tier
@@ -110,7 +108,7 @@ class WindowJudge:
         fields: dict[str, Any] = dict(hit.fields)
         fields["time"] = hit.event_time
         fields[WINDOW] = firing.figures
-        tier = ladder_tier(rule, cel.Context(variables=fields), self._on_error)
+        tier = ladder_tier(rule, context(fields, rule.text_reads), self._on_error)
         if tier is None:
             if firing.status != "resolved":
                 return None
