@@ -55,6 +55,12 @@ def test_default_agency_hears_an_alert_nothing_else_routes(router: Router) -> No
     assert router.resolve(alert()) == {"governance": "default agency: no rule route or route matched"}
 
 
+def test_a_remembered_routing_is_each_callers_own_copy(router: Router) -> None:
+    first = router.resolve(alert(rule_route=("fire",)))
+    first["police"] = "added by the caller"
+    assert router.resolve(alert(rule_route=("fire",))) == {"fire": "rule r1 routes to it"}
+
+
 def test_default_agency_is_not_added_when_something_routes(router: Router) -> None:
     assert list(router.resolve(alert(rule_route=("fire",)))) == ["fire"]
 

@@ -14,18 +14,7 @@ import streams.stage as stage_module
 from streams.sending import Outgoing
 from streams.settings import Settings
 from streams.stage import Stage
-
-
-class _Broker:
-    """A producer whose sends the test confirms or refuses."""
-
-    def __init__(self) -> None:
-        self.sent: list[asyncio.Future[None]] = []
-
-    async def send(self, *args: Any) -> asyncio.Future[None]:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.sent.append(future)
-        return future
+from tests.unit.broker_fakes import FakeBatches
 
 
 class _Store:
@@ -46,7 +35,7 @@ class _Echo(Stage):
 
     def __init__(self, log: list[str]):
         self.log = log
-        super().__init__(Settings(), _Broker(), _Store(log))  # type: ignore[arg-type]
+        super().__init__(Settings(), FakeBatches(), _Store(log))  # type: ignore[arg-type]
 
     async def decide(self, tp: Any, records: Any, out: Outgoing) -> None:
         self.log.append(f"decide {records[0]}")

@@ -4,11 +4,13 @@ not yet written is what reads see, so later decisions build on it while its outp
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 from typing import Any
 
 import orjson
 
 from streams.tables import Codec, TableStore
+from tests.unit.broker_fakes import FakeBatches
 
 CODEC: Codec[dict[str, Any]] = Codec(
     lambda partition, value: orjson.dumps({"p": partition, "v": value}),
@@ -17,8 +19,10 @@ CODEC: Codec[dict[str, Any]] = Codec(
 
 
 class _Data(dict[bytes, bytes]):
+    persisted: dict[Any, int]
+
     def set_persisted_offset(self, tp: Any, offset: int) -> None:
-        return None
+        self.persisted = {**getattr(self, "persisted", {}), tp: offset}
 
 
 class _Table:
@@ -31,18 +35,8 @@ class _Table:
         return self.data.get(key)
 
 
-class _Producer:
-    def __init__(self) -> None:
-        self.changelog: list[tuple[bytes, bytes | None]] = []
-
-    async def send(self, topic: str, key: bytes, value: bytes | None, *rest: Any) -> asyncio.Future[Any]:
-        self.changelog.append((key, value))
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        return future
-
-
-def _store(cache_limit: int | None = None) -> tuple[TableStore[dict[str, Any]], _Table, _Producer]:
-    table, producer = _Table(), _Producer()
+def _store(cache_limit: int | None = None) -> tuple[TableStore[dict[str, Any]], _Table, FakeBatches]:
+    table, producer = _Table(), FakeBatches()
     return TableStore(table, CODEC, "in", producer, cache_limit), table, producer  # type: ignore[arg-type]
 
 
@@ -51,10 +45,10 @@ def test_nothing_reaches_the_table_or_changelog_until_the_snapshot_is_written() 
     store.partition = 1
     store["g"] = {"n": 1}
     snap = store.snapshot()
-    assert table.data == {} and producer.changelog == []
+    assert table.data == {} and producer.records == []
     asyncio.run(store.write(snap))
     assert CODEC.decode(table.data[b"g"]) == (1, {"n": 1})
-    assert producer.changelog == [(b"g", table.data[b"g"])]
+    assert producer.records == [(b"g", table.data[b"g"])]
 
 
 def test_a_value_evicted_before_its_snapshot_is_written_is_read_from_the_snapshot() -> None:
@@ -95,3 +89,18 @@ def test_an_older_snapshot_written_late_does_not_hide_a_newer_one() -> None:
     assert store["a"] == {"n": 2}
     asyncio.run(store.write(second))
     assert store["a"] == {"n": 2}
+
+
+def test_the_store_notes_the_offset_of_the_changelog_batchs_last_record_once_the_broker_has_it() -> None:
+    async def run() -> None:
+        store, table, producer = _store()
+        store.partition = 2
+        for key in ("a", "b", "c"):
+            store[key] = {"n": 1}
+        await store.write(store.snapshot())
+        assert not hasattr(table.data, "persisted")
+        producer.sent[-1].set_result(SimpleNamespace(offset=10))  # the batch's first record
+        await asyncio.sleep(0)
+        assert list(table.data.persisted.values()) == [12]
+
+    asyncio.run(run())
