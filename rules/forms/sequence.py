@@ -103,6 +103,12 @@ class SequenceForm(WindowedForm):
         no earlier than ``within`` before the new event: the replay begins there. (Replaying the
         whole window made each event cost as much as the window is long.)
         """
+        last_step = len(self.steps) - 1
+        if last_step not in new.steps and w.entries[-1].event_id == new.event_id:
+            return None  # the newest event completes no last step, so nothing ends at or after it
+        return self._replay(w, new)
+
+    def _replay(self, w: GroupWindow, new: Entry) -> Firing | None:
         entries = w.entries
         steps = self.steps
         done: list[list[_Partial]] = [[] for _ in steps]
