@@ -16,12 +16,11 @@ from functools import reduce
 from operator import or_
 from typing import Any
 
-import cel
 from pydantic import BaseModel
 
 from rules.alerts import AlertCandidate, fingerprint, group_key
 from rules.compiler import CompiledRule, Condition
-from rules.conditions import NOTHING, Reads, context
+from rules.conditions import NOTHING, Activation, Reads, context
 from rules.events import KINDS, EventBase, Family, field_getter, plain_fields
 from rules.hits import Hit
 from rules.model import Tier
@@ -42,7 +41,7 @@ class Detection:
     hits: list[Hit] = field(default_factory=list)
 
 
-def holds(rule_id: str, cond: Condition, activation: cel.Context, on_error: ErrorHook) -> bool:
+def holds(rule_id: str, cond: Condition, activation: Activation, on_error: ErrorHook) -> bool:
     """A condition's truth; one that cannot be evaluated is false and reported, never raised."""
     try:
         value = cond(activation)
@@ -55,7 +54,7 @@ def holds(rule_id: str, cond: Condition, activation: cel.Context, on_error: Erro
     return False
 
 
-def ladder_tier(rule: CompiledRule, activation: cel.Context, on_error: ErrorHook) -> Tier | None:
+def ladder_tier(rule: CompiledRule, activation: Activation, on_error: ErrorHook) -> Tier | None:
     """The highest tier whose condition holds; a tier that cannot be evaluated is skipped."""
     for tier, cond in rule.ladder:
         if cond is None or holds(rule.id, cond, activation, on_error):
@@ -63,7 +62,7 @@ def ladder_tier(rule: CompiledRule, activation: cel.Context, on_error: ErrorHook
     return None
 
 
-def activation(event: EventBase, reads: Reads) -> cel.Context:
+def activation(event: EventBase, reads: Reads) -> Activation:
     """The CEL variables ``reads`` names, taken from the event."""
     return context(plain_fields(event, reads.variables, reads.location), reads)
 
@@ -220,7 +219,7 @@ class Engine:
         return out
 
     def _hit(
-        self, rule: CompiledRule, event: EventBase, act: cel.Context, ingested_at: float | None
+        self, rule: CompiledRule, event: EventBase, act: Activation, ingested_at: float | None
     ) -> Hit | None:
         form = rule.form
         assert form is not None

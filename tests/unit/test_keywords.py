@@ -87,12 +87,12 @@ def _both(source: str, family: Family, variables: dict[str, object]) -> tuple[ob
     plain = cel.compile(source)
     try:
         expected: object = plain.execute(variables)
-    except Exception as exc:  # the outcome compared is "an error", whichever
-        expected = type(exc)
+    except Exception:  # the outcome compared is "an error", whichever
+        expected = "error"
     try:
         got: object = compiled(context(variables, compiled.reads))
-    except Exception as exc:  # the outcome compared is "an error", whichever
-        got = type(exc)
+    except Exception:  # the outcome compared is "an error", whichever
+        got = "error"
     return expected, got
 
 
