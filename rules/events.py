@@ -207,6 +207,10 @@ def field_getter(path: str) -> Callable[[EventBase], Any]:
     return get
 
 
+_LOCATION_KEYS = frozenset(Location.model_fields)
+"""Read once: pydantic's ``model_fields`` costs half a microsecond an access, per key per event."""
+
+
 def plain_fields(
     event: EventBase, names: Collection[str], location: Collection[str] | None = None
 ) -> dict[str, Any]:
@@ -221,7 +225,7 @@ def plain_fields(
             value = (
                 value.model_dump()
                 if location is None
-                else {k: getattr(value, k) for k in location if k in Location.model_fields}
+                else {k: getattr(value, k) for k in location if k in _LOCATION_KEYS}
             )
         out[name] = value
     return out

@@ -72,6 +72,7 @@ def build(settings: Settings) -> Runtime:
     inputs = list(settings.input_topics().values())
     candidates = settings.topic(settings.topic_candidates)
     hits = settings.topic(settings.topic_hits)
+    partitioner = CachedPartitioner()
     app = BatchingApp(
         settings.app_id,
         batched=[*inputs, candidates, hits],
@@ -89,7 +90,7 @@ def build(settings: Settings) -> Runtime:
         consumer_auto_offset_reset="earliest",
         producer_linger=0.0,
         producer_acks=-1,
-        producer_partitioner=CachedPartitioner(),
+        producer_partitioner=partitioner,
         producer_max_batch_size=256 * 1024,
         broker_commit_interval=1.0,
         stream_buffer_maxsize=STREAM_BUFFER,
@@ -103,7 +104,7 @@ def build(settings: Settings) -> Runtime:
     group_windows = raw_table(app, "group-windows", partitions, **options)
     alerts = raw_table(app, "alerts", partitions, **options)
     cache = settings.window_cache
-    producer = KafkaBatches(app.producer)
+    producer = KafkaBatches(app.producer, partitioner)
     world = World()
     detect = DetectStage(
         settings, producer, TableStore(source_windows, WINDOW_CODEC, inputs[0], producer, cache), rules

@@ -1,9 +1,11 @@
 """Kafka's default partitioning (murmur2 of the key), with recent keys' hashes remembered.
 
 aiokafka computes murmur2 in pure Python, about 5 µs a key, and a worker hashes the key of every
-hit and candidate it sends; group keys and fingerprints repeat, so most hashes are looked up.
-The partition is exactly aiokafka's ``DefaultPartitioner``'s, so topics stay co-partitioned with
-what any Kafka client writes.
+hit and candidate it sends. Group keys and fingerprints often repeat, so recent hashes are looked
+up; the rest are computed reading the key's words at once (``struct``) with fewer masks, at about
+half the cost (100 stateful rules over 100,000 groups miss the cache on most hits). The
+partition is exactly aiokafka's ``DefaultPartitioner``'s, so topics stay co-partitioned with what
+any Kafka client writes.
 """
 
 from __future__ import annotations
@@ -11,10 +13,31 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from functools import lru_cache
-
-from aiokafka.partitioner import murmur2
+from struct import unpack_from
 
 REMEMBERED_KEYS = 1 << 17
+_M = 0x5BD1E995
+_MASK = 0xFFFFFFFF
+
+
+def murmur2(data: bytes) -> int:
+    """Kafka's murmur2 (seed 0x9747b28c), as Java and aiokafka compute it."""
+    length = len(data)
+    h = 0x9747B28C ^ length
+    words = length >> 2
+    for k in unpack_from(f"<{words}I", data):
+        k = (k * _M) & _MASK
+        k = ((k ^ (k >> 24)) * _M) & _MASK
+        h = ((h * _M) & _MASK) ^ k
+    tail, base = length & 3, length & ~3
+    if tail == 3:
+        h ^= data[base + 2] << 16
+    if tail >= 2:
+        h ^= data[base + 1] << 8
+    if tail >= 1:
+        h = ((h ^ data[base]) * _M) & _MASK
+    h = ((h ^ (h >> 13)) * _M) & _MASK
+    return h ^ (h >> 15)
 
 
 class CachedPartitioner:

@@ -13,7 +13,7 @@ Messages to one partition keep the order they were sent in.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from faust.types import ProducerT
@@ -43,19 +43,27 @@ class BatchProducer(Protocol):
 
 
 class KafkaBatches:
-    """The worker's Faust producer (its aiokafka producer once started) through the batch API."""
+    """The worker's Faust producer (its aiokafka producer once started) through the batch API.
 
-    def __init__(self, producer: ProducerT):
+    A topic's partitions are looked up once: the stages' state is partitioned like their input
+    topics, so a topic's partition count cannot change under a running worker anyway.
+    """
+
+    def __init__(self, producer: ProducerT, partitioner: Callable[[bytes | None, list[int], list[int]], int]):
         self._faust = producer
+        self._partitioner = partitioner
+        self._partitions: dict[str, list[int]] = {}
 
     def _kafka(self) -> Any:
         return self._faust._ensure_producer()  # type: ignore[attr-defined]
 
     async def partition(self, topic: str, key: bytes | None) -> int:
-        kafka = self._kafka()
-        await kafka.client._wait_on_metadata(topic)
-        partition: int = kafka._partition(topic, None, None, None, key, None)
-        return partition
+        partitions = self._partitions.get(topic)
+        if partitions is None:
+            kafka = self._kafka()
+            await kafka.client._wait_on_metadata(topic)
+            partitions = self._partitions[topic] = sorted(kafka.client.cluster.partitions_for_topic(topic))
+        return self._partitioner(key, partitions, partitions)
 
     def create_batch(self) -> RecordBatch:
         batch: RecordBatch = self._kafka().create_batch()

@@ -5,8 +5,11 @@ from __future__ import annotations
 import random
 
 from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.partitioner import murmur2 as aiokafkas_murmur2
+from hypothesis import given
+from hypothesis import strategies as st
 
-from streams.partitioner import CachedPartitioner
+from streams.partitioner import CachedPartitioner, murmur2
 
 
 def test_every_key_goes_to_the_partition_kafkas_default_partitioner_chooses() -> None:
@@ -16,6 +19,11 @@ def test_every_key_goes_to_the_partition_kafkas_default_partitioner_chooses() ->
         key = rng.randbytes(rng.randint(0, 40))
         partitions = list(range(rng.choice([1, 3, 4, 12, 64])))
         assert ours(key, partitions, partitions) == kafkas(key, partitions, partitions)
+
+
+@given(st.binary(max_size=200))
+def test_murmur2_is_aiokafkas(key: bytes) -> None:
+    assert murmur2(key) == aiokafkas_murmur2(key)
 
 
 def test_a_remembered_key_goes_to_the_same_partition_again() -> None:
