@@ -112,16 +112,24 @@ class TableStore(MutableMapping[str, V]):
     # -- MutableMapping ---------------------------------------------------------------------------
 
     def __getitem__(self, key: str) -> V:
+        value: V | None = self.get(key)
+        if value is None:
+            raise KeyError(key)
+        return value
+
+    def get(self, key: str, default: Any = None) -> Any:  # Mapping.get, for any default
+        """The value, or ``default``; the windows look up groups they mostly do not hold yet, and
+        a KeyError raised and caught for each (``Mapping.get``) was a twentieth of a worker."""
         value = self._cache.get(key)
         if value is not None:
             if self.cache_limit is not None:
                 self._cache.move_to_end(key)
             return value
         if key in self._gone or self._complete:
-            raise KeyError(key)
+            return default
         raw = self._pending[key] if key in self._pending else self.table.get(key.encode())
         if raw is None:
-            raise KeyError(key)
+            return default
         partition, value = self.codec.decode(raw)
         self._remember(key, value, partition)
         return value

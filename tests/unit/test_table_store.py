@@ -8,6 +8,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import orjson
+import pytest
 
 from streams.tables import Codec, TableStore
 from tests.unit.broker_fakes import FakeBatches
@@ -104,3 +105,10 @@ def test_the_store_notes_the_offset_of_the_changelog_batchs_last_record_once_the
         assert list(table.data.persisted.values()) == [12]
 
     asyncio.run(run())
+
+
+def test_a_key_not_held_reads_as_the_default_and_raises_on_indexing() -> None:
+    store, _, _ = _store()
+    assert store.get("missing") is None and store.get("missing", 7) == 7
+    with pytest.raises(KeyError):
+        store["missing"]
