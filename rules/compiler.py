@@ -48,10 +48,17 @@ class CompiledRule:
     rule also what its tiers read (they are judged with the window's figures)."""
     guard: tuple[str, str] | None = None
     """(field path, text): the rule can only match events whose field holds this text."""
+    guard_rest: Condition | None = None
+    """What is left of ``when`` once the guard holds (None: nothing)."""
 
     @property
     def id(self) -> str:
         return self.spec.id
+
+    @property
+    def when_met(self) -> Condition | None:
+        """The condition left to evaluate on an event that detection chose (by the guard, if any)."""
+        return self.guard_rest if self.guard is not None else self.when
 
     @cached_property
     def group_getters(self) -> tuple[tuple[str, Callable[[EventBase], Any]], ...]:
@@ -138,11 +145,26 @@ def compile_rule(spec: RuleSpec, where: Location, router: Router | None, node: A
     text_reads = template_reads(summary)
     if form is not None:
         text_reads |= reduce(or_, (c.reads for _, c in ladder if c is not None), NOTHING)
-    guard = None
-    if when is not None and (form is None or not form.reads_misses):
-        guard = literal_guard(when.source)
+    guard, guard_rest = None, None
+    guardable = when is not None and (form is None or not form.reads_misses)
+    found = literal_guard(when.source) if when is not None and guardable else None
+    if found is not None:
+        path, text, rest = found
+        guard = (path, text)
+        guard_rest = compile_condition(rest, spec.on, at("when"), spec.id) if rest else None
     return CompiledRule(
-        spec, where, when, ladder, tuple(spec.group_by), summary, form, kinds, reads, text_reads, guard
+        spec,
+        where,
+        when,
+        ladder,
+        tuple(spec.group_by),
+        summary,
+        form,
+        kinds,
+        reads,
+        text_reads,
+        guard,
+        guard_rest,
     )
 
 

@@ -195,14 +195,17 @@ _GUARD = re.compile(
 )
 
 
-def literal_guard(source: str) -> tuple[str, str] | None:
-    """``(path, text)`` when the condition is false unless field ``path`` equals ``text``.
+def literal_guard(source: str) -> tuple[str, str, str] | None:
+    """``(path, text, rest)`` when the condition is false unless field ``path`` equals ``text``,
+    and is ``rest`` (empty: true) when it does.
 
-    That holds for ``path == 'text' && ...`` with no ``||`` or ``?:`` anywhere (which could take
-    the first conjunct out of the top level). Detection then looks rules up by the event's value
-    instead of evaluating each one: a city tunes one rule per street or district.
+    That holds for ``path == 'text' && rest`` with no ``||`` or ``?:`` anywhere (which could take
+    the first conjunct out of the top level): ``&&`` is a chain whose answer, errors included, does
+    not depend on the order of its terms. Detection then looks rules up by the event's value
+    instead of evaluating each one (a city tunes one rule per street or district), and evaluates
+    only the rest.
     """
     if "||" in source or "?" in source:
         return None
     m = _GUARD.match(source)
-    return None if m is None else (m.group(1), m.group(3))
+    return None if m is None else (m.group(1), m.group(3), source[m.end() :].strip())

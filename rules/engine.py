@@ -195,7 +195,7 @@ class Engine:
                 if hit is not None:
                     out.hits.append(hit)
                 continue
-            if rule.when is not None and not holds(rule.id, rule.when, act, on_error):
+            if rule.when_met is not None and not holds(rule.id, rule.when_met, act, on_error):
                 continue
             tier = ladder_tier(rule, act, on_error)
             if tier is not None:
@@ -224,7 +224,7 @@ class Engine:
         form = rule.form
         assert form is not None
         on_error = self._on_error
-        ok = rule.when is None or holds(rule.id, rule.when, act, on_error)
+        ok = rule.when_met is None or holds(rule.id, rule.when_met, act, on_error)
         if not ok and not form.reads_misses:
             return None
         reading = form.read(event, ok, lambda cond: holds(rule.id, cond, act, on_error))
