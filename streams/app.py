@@ -24,7 +24,7 @@ from streams.detect import DetectStage
 from streams.dispatch import ALERT_CODEC, DispatchStage
 from streams.live_rules import LiveRules
 from streams.partitioner import CachedPartitioner
-from streams.sending import KafkaBatches
+from streams.sending import KafkaProducer
 from streams.settings import Settings
 from streams.stage import Stage, stop_for_replay
 from streams.tables import TableStore, raw_table
@@ -104,7 +104,7 @@ def build(settings: Settings) -> Runtime:
     group_windows = raw_table(app, "group-windows", partitions, **options)
     alerts = raw_table(app, "alerts", partitions, **options)
     cache = settings.window_cache
-    producer = KafkaBatches(app.producer, partitioner)
+    producer = KafkaProducer(app.producer, partitioner)
     world = World()
     detect = DetectStage(
         settings, producer, TableStore(source_windows, WINDOW_CODEC, inputs[0], producer, cache), rules

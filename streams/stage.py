@@ -27,7 +27,7 @@ from faust.types import TP
 
 from streams import metrics
 from streams.batching import records_of
-from streams.sending import BatchProducer, Outgoing
+from streams.sending import Outgoing, Producer
 from streams.settings import Settings
 from streams.tables import TableStore
 
@@ -55,7 +55,7 @@ class _Decided:
 class Stage(ABC):
     name: str
 
-    def __init__(self, settings: Settings, producer: BatchProducer, store: TableStore[Any]):
+    def __init__(self, settings: Settings, producer: Producer, store: TableStore[Any]):
         self.settings = settings
         self.producer = producer
         self.store = store
@@ -77,7 +77,6 @@ class Stage(ABC):
                 await self.decide(tp, records, out)
             finally:
                 self.store.partition = None
-            await out.ship()
             crash_point(self.settings, f"{self.name}:decided")
             self._uncommitted.append(_Decided(out, event))
             self._uncommitted_records += len(records)
@@ -102,7 +101,6 @@ class Stage(ABC):
         async with self.lock:
             out = Outgoing(self.producer)
             result = await act(out)
-            await out.ship()
             self._uncommitted.append(_Decided(out))
         self._commit_soon()
         return result

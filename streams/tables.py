@@ -21,7 +21,7 @@ import faust
 from faust.streams import _current_event
 from faust.types import TP
 
-from streams.sending import BatchProducer, Outgoing
+from streams.sending import Outgoing, Producer
 
 V = TypeVar("V")
 
@@ -89,7 +89,7 @@ class TableStore(MutableMapping[str, V]):
         table: faust.Table[bytes, bytes],
         codec: Codec[V],
         source_topic: str,
-        producer: BatchProducer,
+        producer: Producer,
         cache_limit: int | None = None,
     ):
         self.table = table
@@ -184,16 +184,14 @@ class TableStore(MutableMapping[str, V]):
     async def write(self, snap: Snapshot) -> int:
         """A snapshot into its partitions of the store and the changelog, in the order taken.
 
-        The changelog records go straight to the producer, a record batch per partition (Faust's
-        own path queues each in a buffer drained one at a time); Faust flushes the producer before
-        it commits the input offsets, so the changelog is on the broker before the offsets that
-        produced it.
+        The changelog records go straight to the producer (Faust's own path queues each in a buffer
+        drained one at a time); Faust flushes the producer before it commits the input offsets, so
+        the changelog is on the broker before the offsets that produced it.
         """
         store, topic, pending = self.table.data, self.table.changelog_topic_name, self._pending
+        out = Outgoing(self.producer)
         for partition, items in snap.by_partition.items():
-            if not items:
-                continue
-            out = Outgoing(self.producer)
+            last = None
             with in_partition(self.source_topic, partition):
                 for key, value in items:
                     raw_key = key.encode()
@@ -202,22 +200,21 @@ class TableStore(MutableMapping[str, V]):
                             del store[raw_key]
                     else:
                         store[raw_key] = value
-                    await out.send(topic, raw_key, value, partition=partition)
-            shipped = await out.ship()
-            last = cast(asyncio.Future[Any], shipped[-1])
-            last.add_done_callback(self._persisted(TP(topic, partition), out.last_batch_size))
+                    last = await out.send(topic, raw_key, value, partition=partition)
+            if last is not None:
+                cast(asyncio.Future[Any], last).add_done_callback(self._persisted(TP(topic, partition)))
         for key, value in snap.values.items():
             if pending.get(key, _NOTHING) is value:
                 del pending[key]
         return len(snap.values)
 
-    def _persisted(self, tp: TP, records: int) -> Callable[[Any], None]:
-        """After the broker has a partition's last changelog batch (of ``records``): RocksDB notes
-        the offset of its last record, so a restart reads the changelog only from there."""
+    def _persisted(self, tp: TP) -> Callable[[Any], None]:
+        """After the broker has a partition's last changelog record: RocksDB notes its offset, so a
+        restart reads the changelog only from there."""
 
         def done(future: Any) -> None:
             if not future.cancelled() and future.exception() is None:
-                self.table.data.set_persisted_offset(tp, future.result().offset + records - 1)
+                self.table.data.set_persisted_offset(tp, future.result().offset)
 
         return done
 

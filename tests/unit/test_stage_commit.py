@@ -14,7 +14,7 @@ import streams.stage as stage_module
 from streams.sending import Outgoing
 from streams.settings import Settings
 from streams.stage import Stage
-from tests.unit.broker_fakes import FakeBatches
+from tests.unit.broker_fakes import FakeProducer
 
 
 class _Store:
@@ -35,7 +35,7 @@ class _Echo(Stage):
 
     def __init__(self, log: list[str]):
         self.log = log
-        super().__init__(Settings(), FakeBatches(), _Store(log))  # type: ignore[arg-type]
+        super().__init__(Settings(), FakeProducer(), _Store(log))  # type: ignore[arg-type]
 
     async def decide(self, tp: Any, records: Any, out: Outgoing) -> None:
         self.log.append(f"decide {records[0]}")

@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from streams.tables import Codec, TableStore
-from tests.unit.broker_fakes import FakeBatches
+from tests.unit.broker_fakes import FakeProducer
 
 CODEC: Codec[dict[str, Any]] = Codec(
     lambda partition, value: orjson.dumps({"p": partition, "v": value}),
@@ -36,8 +36,8 @@ class _Table:
         return self.data.get(key)
 
 
-def _store(cache_limit: int | None = None) -> tuple[TableStore[dict[str, Any]], _Table, FakeBatches]:
-    table, producer = _Table(), FakeBatches()
+def _store(cache_limit: int | None = None) -> tuple[TableStore[dict[str, Any]], _Table, FakeProducer]:
+    table, producer = _Table(), FakeProducer()
     return TableStore(table, CODEC, "in", producer, cache_limit), table, producer  # type: ignore[arg-type]
 
 
@@ -92,7 +92,7 @@ def test_an_older_snapshot_written_late_does_not_hide_a_newer_one() -> None:
     assert store["a"] == {"n": 2}
 
 
-def test_the_store_notes_the_offset_of_the_changelog_batchs_last_record_once_the_broker_has_it() -> None:
+def test_the_store_notes_the_offset_of_a_partitions_last_changelog_record_once_the_broker_has_it() -> None:
     async def run() -> None:
         store, table, producer = _store()
         store.partition = 2
@@ -100,7 +100,8 @@ def test_the_store_notes_the_offset_of_the_changelog_batchs_last_record_once_the
             store[key] = {"n": 1}
         await store.write(store.snapshot())
         assert not hasattr(table.data, "persisted")
-        producer.sent[-1].set_result(SimpleNamespace(offset=10))  # the batch's first record
+        for offset, future in enumerate(producer.sent, start=10):
+            future.set_result(SimpleNamespace(offset=offset))
         await asyncio.sleep(0)
         assert list(table.data.persisted.values()) == [12]
 
