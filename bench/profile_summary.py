@@ -23,8 +23,8 @@ PARTS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 )
 IDLE = "<method 'poll' of 'select.epoll' objects>"
 """Where the event loop waits for the network: not work."""
-WITHIN = ("  of which handing output to the producer", "streams/sending.py", ("send",))
-"""Part of the stages' decisions above, shown apart."""
+WITHIN = ("  of all the above, handing messages to the producer", "streams/sending.py", ("send",))
+"""Within the parts above (decisions and state writing), shown apart."""
 
 
 @dataclass(frozen=True)
