@@ -89,18 +89,17 @@ class _Parser:
         return fast
 
     def disjunction(self) -> Fast:
-        terms = [self.conjunction()]
-        while self.peek() == "||":
-            self.take()
-            terms.append(self.conjunction())
-        return terms[0] if len(terms) == 1 else _logical(terms, absorbing=True)
+        return self.chain("||", self.conjunction, absorbing=True)
 
     def conjunction(self) -> Fast:
-        terms = [self.relation()]
-        while self.peek() == "&&":
+        return self.chain("&&", self.relation, absorbing=False)
+
+    def chain(self, op: str, term: Callable[[], Fast], absorbing: bool) -> Fast:
+        terms = [term()]
+        while self.peek() == op:
             self.take()
-            terms.append(self.relation())
-        return terms[0] if len(terms) == 1 else _logical(terms, absorbing=False)
+            terms.append(term())
+        return terms[0] if len(terms) == 1 else _logical(terms, absorbing)
 
     def relation(self) -> Fast:
         left = self.unary()
@@ -191,7 +190,7 @@ class _Parser:
 
 
 class _Refused(Exception):
-    pass
+    """The source is outside the subset (raised while parsing, never while evaluating)."""
 
 
 def _number(text: str) -> int | float:
