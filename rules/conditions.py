@@ -71,11 +71,6 @@ class Activation:
         return self._cel
 
 
-def context(variables: dict[str, Any], reads: Reads) -> Activation:
-    """What conditions that read ``reads`` are evaluated on."""
-    return Activation(variables, reads)
-
-
 @dataclass(frozen=True)
 class Condition:
     """A compiled CEL expression with the source kept for messages, and its plain-subset twin
@@ -86,9 +81,7 @@ class Condition:
     reads: Reads = NOTHING
     fast: Fast | None = None
 
-    def __call__(self, activation: Activation | cel.Context | dict[str, Any]) -> Any:
-        if not isinstance(activation, Activation):
-            return self.program.execute(activation)
+    def __call__(self, activation: Activation) -> Any:
         if self.fast is not None:
             with contextlib.suppress(NotPlain):  # a value beyond the subset's types: CEL's to judge
                 return self.fast(activation.variables)

@@ -20,7 +20,7 @@ from pydantic import BaseModel
 
 from rules.alerts import AlertCandidate, fingerprint, group_key
 from rules.compiler import CompiledRule, Condition
-from rules.conditions import NOTHING, Activation, Reads, context
+from rules.conditions import NOTHING, Activation, Reads
 from rules.events import KINDS, EventBase, Family, field_getter, plain_fields
 from rules.hits import Hit
 from rules.model import Tier
@@ -64,7 +64,7 @@ def ladder_tier(rule: CompiledRule, activation: Activation, on_error: ErrorHook)
 
 def activation(event: EventBase, reads: Reads) -> Activation:
     """The CEL variables ``reads`` names, taken from the event."""
-    return context(plain_fields(event, reads.variables, reads.location), reads)
+    return Activation(plain_fields(event, reads.variables, reads.location), reads)
 
 
 def make_candidate(

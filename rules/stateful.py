@@ -14,7 +14,7 @@ from typing import Any
 
 from rules.alerts import AlertCandidate
 from rules.compiler import CompiledRule
-from rules.conditions import WINDOW, context
+from rules.conditions import WINDOW, Activation
 from rules.engine import ErrorHook, ladder_tier, make_candidate
 from rules.hits import Hit, Tick
 from rules.model import Tier
@@ -108,7 +108,7 @@ class WindowJudge:
         fields: dict[str, Any] = dict(hit.fields)
         fields["time"] = hit.event_time
         fields[WINDOW] = firing.figures
-        tier = ladder_tier(rule, context(fields, rule.text_reads), self._on_error)
+        tier = ladder_tier(rule, Activation(fields, rule.text_reads), self._on_error)
         if tier is None:
             if firing.status != "resolved":
                 return None

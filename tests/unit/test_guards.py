@@ -9,7 +9,7 @@ from typing import Any
 
 from hypothesis import assume, given, settings
 
-from rules.conditions import compile_condition, context, literal_guard
+from rules.conditions import Activation, compile_condition, literal_guard
 from rules.errors import Location
 from rules.events import Family
 from tests.unit.test_cel_subset import conditions, values
@@ -28,7 +28,7 @@ def _outcome(source: str, variables: dict[str, Any]) -> object:
     condition = compile_condition(source, Family.sensor, HERE, "r")
     assert condition is not None
     try:
-        value = condition(context(variables, condition.reads))
+        value = condition(Activation(variables, condition.reads))
     except Exception:  # whichever, it is "an error"
         return "error"
     return value if isinstance(value, bool) else "error"

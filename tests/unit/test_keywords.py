@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rules.conditions import compile_condition, context
+from rules.conditions import Activation, compile_condition
 from rules.errors import Location
 from rules.events import Family
 from rules.keywords import keyword_pattern, rewrite
@@ -90,7 +90,7 @@ def _both(source: str, family: Family, variables: dict[str, object]) -> tuple[ob
     except Exception:  # the outcome compared is "an error", whichever
         expected = "error"
     try:
-        got: object = compiled(context(variables, compiled.reads))
+        got: object = compiled(Activation(variables, compiled.reads))
     except Exception:  # the outcome compared is "an error", whichever
         got = "error"
     return expected, got
