@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping
+from enum import Enum
 from typing import Any
 
 from rules.keywords import keyword_pattern
@@ -45,7 +46,8 @@ _KEYWORDS = {"true": True, "false": False, "null": None}
 _RESERVED = {"in", "as", "break", "const", "continue", "else", "for", "function", "if", "import", "let"}
 _RESERVED |= {"loop", "package", "namespace", "return", "var", "void", "while"}
 _RELATIONS = {"==", "!=", "<", "<=", ">", ">=", "in"}
-_PLAIN = (type(None), bool, int, float, str)
+_PLAIN = frozenset({type(None), bool, int, float, str})
+"""Exactly these types: a subclass (a str enum) would compare unlike CEL's value of it."""
 
 
 def _tokens(source: str) -> list[tuple[str, str]] | None:
@@ -217,9 +219,11 @@ def _field(path: tuple[str, ...]) -> Fast:
                 value = value[name]
             except KeyError:
                 raise CelError(f"no such key: {name!r}") from None
-        if not isinstance(value, _PLAIN):
-            raise NotPlain
-        return value
+        if type(value) in _PLAIN:
+            return value
+        if isinstance(value, Enum) and type(value.value) in _PLAIN:
+            return value.value  # an event's family: CEL sees the enum's value
+        raise NotPlain
 
     return get
 

@@ -10,13 +10,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rules.cel_subset import CelError, NotPlain, compile_plain
+from rules.events import Family
+from rules.model import Tier
 
 ERROR = "error"
 
 literals = st.one_of(
     st.integers(-(2**62), 2**62).map(str),
     st.sampled_from(["0", "1", "20", "-1", "9007199254740993", "0.5", "20.0", "-0.0", "1e3", ".5"]),
-    st.sampled_from(["'x'", "'y'", "''", '"x"', "'政府'", "true", "false", "null"]),
+    st.sampled_from(["'x'", "'y'", "''", '"x"', "'政府'", "true", "false", "null", "'sensor'", "'red'"]),
 )
 fields = st.sampled_from(["a", "b", "l.k", "l.missing"])
 atoms = st.one_of(literals, fields)
@@ -43,6 +45,7 @@ values = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
     st.sampled_from([20.0, 0.5, -0.0, 9007199254740992.0]),
     st.sampled_from(["x", "y", "", "政府", "X"]),
+    st.sampled_from([Family.sensor, Tier.red]),  # events hold enums (family): CEL sees their values
 )
 
 
@@ -96,3 +99,8 @@ def test_a_value_that_is_not_plain_is_handed_back_to_cel() -> None:
     assert fast is not None
     with pytest.raises(NotPlain):
         fast({"location": {"street": "JD05"}})
+
+
+def test_a_field_holding_an_enum_compares_as_its_value() -> None:
+    fast = compile_plain("family == 'sensor'")
+    assert fast is not None and fast({"family": Family.sensor}) is True
