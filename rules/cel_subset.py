@@ -14,6 +14,7 @@ specs compare both on generated conditions and values.
 from __future__ import annotations
 
 import math
+import operator
 import re
 from collections.abc import Callable, Mapping
 from enum import Enum
@@ -271,7 +272,15 @@ def _equal(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def _order(op: str, a: Any, b: Any) -> bool:
+_ORDERS: dict[str, Callable[[Any, Any], bool]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+
+
+def _order(op: str, compare: Callable[[Any, Any], bool], a: Any, b: Any) -> bool:
     if _is_number(a) and _is_number(b):
         if (type(a) is float and math.isnan(a)) or (type(b) is float and math.isnan(b)):
             raise CelError("no such overload: ordering with NaN")
@@ -279,13 +288,7 @@ def _order(op: str, a: Any, b: Any) -> bool:
             a, b = float(a), float(b)
     elif not (type(a) is type(b) and type(a) in (str, bool)):
         raise CelError(f"no such overload: {type(a).__name__} {op} {type(b).__name__}")
-    if op == "<":
-        return bool(a < b)
-    if op == "<=":
-        return bool(a <= b)
-    if op == ">":
-        return bool(a > b)
-    return bool(a >= b)
+    return compare(a, b)
 
 
 def _relation(op: str, left: Fast, right: Fast) -> Fast:
@@ -300,7 +303,8 @@ def _relation(op: str, left: Fast, right: Fast) -> Fast:
             return any(_equal(x, item) for item in items)
 
         return member
-    return lambda v: _order(op, left(v), right(v))
+    compare = _ORDERS[op]
+    return lambda v: _order(op, compare, left(v), right(v))
 
 
 def compile_plain(source: str) -> Fast | None:
