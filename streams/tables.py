@@ -21,7 +21,7 @@ import faust
 from faust.streams import _current_event
 from faust.types import TP
 
-from streams.sending import Outgoing, Producer
+from streams.sending import Producer
 
 V = TypeVar("V")
 
@@ -189,7 +189,6 @@ class TableStore(MutableMapping[str, V]):
         the changelog is on the broker before the offsets that produced it.
         """
         store, topic, pending = self.table.data, self.table.changelog_topic_name, self._pending
-        out = Outgoing(self.producer)
         for partition, items in snap.by_partition.items():
             last = None
             with in_partition(self.source_topic, partition):
@@ -200,7 +199,7 @@ class TableStore(MutableMapping[str, V]):
                             del store[raw_key]
                     else:
                         store[raw_key] = value
-                    last = await out.send(topic, raw_key, value, partition=partition)
+                    last = await self.producer.send(topic, raw_key, value, [], partition)
             if last is not None:
                 cast(asyncio.Future[Any], last).add_done_callback(self._persisted(TP(topic, partition)))
         for key, value in snap.values.items():
