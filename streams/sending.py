@@ -75,19 +75,12 @@ class Outgoing:
         return len(self._pending)
 
     async def send(
-        self,
-        topic: str,
-        key: bytes | None,
-        value: bytes | None,
-        headers: Headers | None = None,
-        partition: int | None = None,
-    ) -> Awaitable[Any]:
-        """Queue a message (to the key's partition unless one is given); returns its future."""
-        if partition is None:
-            partition = await self._producer.partition(topic, key)
+        self, topic: str, key: bytes | None, value: bytes | None, headers: Headers | None = None
+    ) -> None:
+        """Queue a message to its key's partition."""
+        partition = await self._producer.partition(topic, key)
         future = await self._producer.send(topic, key, value, list(headers) if headers else [], partition)
         self._pending.append(future)
-        return future
 
     async def flush(self) -> None:
         """Until the broker has every message sent so far (raises if any was refused)."""

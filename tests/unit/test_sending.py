@@ -16,7 +16,7 @@ def test_messages_go_to_their_keys_partitions_in_the_order_sent() -> None:
         out = Outgoing(producer)
         for key, value in [(b"\x00", b"a"), (b"\x01", b"b"), (b"\x00", b"c")]:
             await out.send("t", key, value)
-        await out.send("u", None, b"d", partition=1)
+        await out.send("u", b"\x01", b"d")
         assert [(t, p, v) for t, p, _, v in producer.messages] == [
             ("t", 0, b"a"),
             ("t", 1, b"b"),
