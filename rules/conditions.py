@@ -7,7 +7,6 @@ typo never becomes a rule that silently never fires.
 
 from __future__ import annotations
 
-import contextlib
 import re
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
@@ -82,10 +81,12 @@ class Condition:
     fast: Fast | None = None
 
     def __call__(self, activation: Activation) -> Any:
-        if self.fast is not None:
-            with contextlib.suppress(NotPlain):  # a value beyond the subset's types: CEL's to judge
-                return self.fast(activation.variables)
-        return self.program.execute(activation.cel_context())
+        if self.fast is None:
+            return self.program.execute(activation.cel_context())
+        try:
+            return self.fast(activation.variables)
+        except NotPlain:  # a value beyond the subset's types: CEL's to judge
+            return self.program.execute(activation.cel_context())
 
 
 def _cel_syntax_detail(message: str) -> str:
