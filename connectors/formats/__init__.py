@@ -1,0 +1,1 @@
+"""Parsers that turn a source's bytes into records a mapping reads."""
