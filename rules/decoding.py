@@ -14,7 +14,8 @@ from rules.events import EVENT_ADAPTER, MODELS, EventBase, Family
 DEFAULT_MAX_BYTES = 64 * 1024
 
 
-def _describe(exc: ValidationError) -> str:
+def describe_validation_error(exc: ValidationError) -> str:
+    """Pydantic's first few errors as one line, short enough for a dead letter's header."""
     parts = []
     for err in exc.errors(include_url=False)[:5]:
         where = ".".join(str(p) for p in err["loc"]) or "(event)"
@@ -73,4 +74,4 @@ def _refuse(raw: bytes | None, family: Family | None, max_bytes: int) -> EventBa
     try:
         return EVENT_ADAPTER.validate_python(data)
     except ValidationError as exc:
-        raise EventDecodeError("invalid", _describe(exc)) from None
+        raise EventDecodeError("invalid", describe_validation_error(exc)) from None
