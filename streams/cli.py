@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from streams import rules_cli, silence_cli
+from streams import connect_cli, rules_cli, silence_cli
 from streams.ack_cli import ack, resolve
 from streams.config_cli import config
 from streams.simulate_cli import simulate
@@ -18,6 +18,7 @@ app = typer.Typer(
 )
 app.add_typer(rules_cli.app, name="rules")
 app.add_typer(silence_cli.app, name="silence")
+app.add_typer(connect_cli.app, name="connect")
 app.command()(ack)
 app.command()(resolve)
 app.command()(worker)

@@ -59,6 +59,16 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="Worker log level"
     )
+    connector_metrics_port: int = Field(
+        default=6068, ge=0, le=65535,
+        description="Port of a connector's /metrics (on web_bind); run several connectors with "
+        "--metrics-port each, 0 turns it off",
+    )
+    connector_timeout: float = Field(
+        default=10.0, gt=0,
+        description="Seconds a connector waits for Kafka to acknowledge before it answers its source "
+        "'retry later' (HTTP 503) or holds the source back",
+    )
     max_event_bytes: int = Field(
         default=64 * 1024, ge=256, description="Larger input messages go to the dead-letter topic"
     )
