@@ -9,6 +9,7 @@ import pytest
 
 from tests.integration import harness
 from tests.integration.broker import kafka_broker
+from tests.integration.connector_kit import mosquitto_broker
 
 LOG_LINES = 80
 
@@ -24,6 +25,13 @@ def bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     state: Path = tmp_path_factory.mktemp("kafka")
     with kafka_broker(state) as servers:
         yield servers
+
+
+@pytest.fixture(scope="session")
+def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """One real Mosquitto (Debian's package) per run, for the MQTT connector; yields its port."""
+    with mosquitto_broker(tmp_path_factory.mktemp("mosquitto")) as port:
+        yield port
 
 
 FIRST_WORKER = pytest.StashKey[int]()
@@ -51,7 +59,7 @@ def pytest_runtest_makereport(item: pytest.Item) -> Generator[None, pytest.TestR
             report.sections.append((f"worker log {worker.log_path}", _tail_without_tables(worker)))
 
 
-def _tail_without_tables(worker: harness.Worker) -> str:
+def _tail_without_tables(worker: harness.Process) -> str:
     """Faust draws tables of partitions in its log; the lines that say what happened matter here."""
     try:
         lines = worker.log_path.read_text(errors="replace").splitlines()

@@ -19,7 +19,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 
 ROOT = Path(__file__).resolve().parents[2]
-started: list[Worker] = []
+started: list[Process] = []
 """Every worker started in this run, so a failing test can show their logs (see conftest)."""
 
 
@@ -33,8 +33,38 @@ def unique_prefix(name: str) -> str:
     return f"it-{name}-{uuid.uuid4().hex[:8]}."
 
 
+class Process:
+    """A riskstream subprocess writing to its own log: workers and connectors."""
+
+    proc: subprocess.Popen[bytes] | None
+    log_path: Path
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def log_tail(self, lines: int = 60) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return "(no log)"
+
+    def stop(self, sig_kill: bool = False) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        if sig_kill:
+            self.proc.kill()
+        else:
+            self.proc.terminate()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+
 @dataclass
-class Worker:
+class Worker(Process):
     """A `riskstream worker` subprocess with its own app id, topic prefix and metrics port."""
 
     bootstrap: str
@@ -76,10 +106,6 @@ class Worker:
             time.sleep(0.5)
         raise RuntimeError(f"worker not ready after {timeout}s:\n{self.log_tail()}")
 
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
     def metrics_text(self) -> str:
         url = f"http://127.0.0.1:{self.web_port}/metrics"
         with urllib.request.urlopen(url, timeout=5) as resp:
@@ -97,24 +123,6 @@ class Worker:
                 total += float(m.group(2))
         return total
 
-    def log_tail(self, lines: int = 60) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except FileNotFoundError:
-            return "(no log)"
-
-    def stop(self, sig_kill: bool = False) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        if sig_kill:
-            self.proc.kill()
-        else:
-            self.proc.terminate()
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
 
 
 def make_worker(bootstrap: str, tmp: Path, name: str, **env: str) -> Worker:
