@@ -23,6 +23,7 @@ from rich.live import Live
 from rich.text import Text
 
 from connectors.city import CityModel, Clock, Event, utc_now
+from connectors.iot_gateway import IotGateway
 from connectors.scenarios import GroundTruth, GroundTruthLog, ground_truth, materialise
 from connectors.target import KafkaTarget
 from rules.errors import RiskstreamError
@@ -124,24 +125,37 @@ class SimulationStats:
 class _Sender:
     """Keys by source id (one device's events stay ordered in one partition), values as JSON."""
 
-    def __init__(self, producer: AIOKafkaProducer, target: KafkaTarget, stats: SimulationStats):
+    def __init__(self, producer: AIOKafkaProducer, target: KafkaTarget, stats: SimulationStats,
+                 gateway: IotGateway | None = None):
         self.producer = producer
         self.topics = {f.value: t for f, t in target.input_topics().items()}
         self.stats = stats
+        self.gateway = gateway
 
     async def send(self, event: Event, scenario: bool = False) -> None:
-        try:
-            fut = await self.producer.send(self.topics[event["family"]], orjson.dumps(event),
-                                           key=event["source_id"].encode())
-        except KafkaError as exc:
-            self._error(exc)
+        if self.gateway is not None and event["family"] == "sensor":
+            sent = self.gateway.publish(event)
+            if not sent:
+                self._error(SimulatorError("the MQTT client's queue is full"))
+        else:
+            sent = await self._produce(event)
+        if not sent:
             return
-        fut.add_done_callback(self._delivered)
         if scenario:
             self.stats.scenario_events_sent += 1
         else:
             self.stats.background_sent += 1
         self.stats.by_family[event["family"]] += 1
+
+    async def _produce(self, event: Event) -> bool:
+        try:
+            fut = await self.producer.send(self.topics[event["family"]], orjson.dumps(event),
+                                           key=event["source_id"].encode())
+        except KafkaError as exc:
+            self._error(exc)
+            return False
+        fut.add_done_callback(self._delivered)
+        return True
 
     def _delivered(self, fut: asyncio.Future[Any]) -> None:
         if not fut.cancelled() and fut.exception() is not None:
@@ -369,17 +383,22 @@ async def run_simulation(
     time_scale: float = 1.0,
     clock: Clock = utc_now,
     run_id: str | None = None,
+    mqtt: tuple[str, int] | None = None,
 ) -> SimulationStats:
     """Background traffic at ``rate``/s plus scenario injections until ``duration`` or Ctrl-C.
 
     With ``once`` every scenario is injected together at the start and, without a duration, the
     run ends when the last one is sent. Otherwise scenarios are injected one after another every
-    ``every`` seconds (never when ``every <= 0``), each injection under its own run id.
+    ``every`` seconds (never when ``every <= 0``), each injection under its own run id. With ``mqtt``
+    (host, port) sensor events are published there as an IoT gateway would, not produced to Kafka.
     """
     run_id = run_id or new_run_id()
     stats = SimulationStats(run_id=run_id)
+    gateway = IotGateway(*mqtt) if mqtt else None
+    if gateway is not None:
+        await gateway.start()
     producer = await _start_producer(target)
-    sender = _Sender(producer, target, stats)
+    sender = _Sender(producer, target, stats, gateway)
     injector = _Injector(sender, scenarios, run_id, every, time_scale,
                          GroundTruthLog(ground_truth) if ground_truth else None, clock)
     stop = asyncio.Event()
@@ -402,6 +421,11 @@ async def run_simulation(
         await injector.cancel()
         stats.finished = time.monotonic()
         await _stop_producer(producer, stats)
+        if gateway is not None:
+            missing = await gateway.stop()
+            if missing:
+                stats.errors += missing
+                stats.last_error = f"{missing} MQTT message(s) not acknowledged by the broker"
     return stats
 
 

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The main job on one machine: Kafka, a worker with the shipped packs, the simulator, and a live
-# view of alerts on every agency topic. Ctrl-C stops the worker, the simulator and the broker.
+# view of alerts on every agency topic. Sensor readings take the real edge: the simulator publishes
+# them to Mosquitto as an IoT gateway would, and the MQTT connector brings them into Kafka.
+# Ctrl-C stops the worker, the connector, the simulator, Mosquitto and the broker.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
@@ -34,10 +36,30 @@ for _ in $(seq 1 120); do
   fi
   sleep 1
 done
+mqtt=()
+mqtt_port=${RISKSTREAM_DEMO_MQTT_PORT:-1883}
+if bash scripts/install-peers.sh; then
+  printf 'listener %s 127.0.0.1\nallow_anonymous true\nmax_queued_messages 100000\n' "$mqtt_port" \
+    > .riskstream/mosquitto.conf
+  "$(command -v mosquitto || echo /usr/sbin/mosquitto)" -c .riskstream/mosquitto.conf > .riskstream/mosquitto.log 2>&1 &
+  pids+=($!)
+  sed "s/port: 1883/port: $mqtt_port/" connectors/configs/mqtt-iot-sensors.yaml > .riskstream/mqtt-iot-sensors.yaml
+  echo "==> MQTT: Mosquitto on 127.0.0.1:$mqtt_port, connector iot-sensors into Kafka"
+  echo "    (log: .riskstream/connector-mqtt.log, metrics: http://127.0.0.1:6068/metrics)"
+  .venv/bin/riskstream connect mqtt .riskstream/mqtt-iot-sensors.yaml > .riskstream/connector-mqtt.log 2>&1 &
+  pids+=($!)
+  mqtt=(--mqtt "127.0.0.1:$mqtt_port")
+  for _ in $(seq 1 60); do  # subscribed before the first reading, so none is published to nobody
+    grep -q "connected to MQTT broker" .riskstream/connector-mqtt.log 2>/dev/null && break
+    sleep 0.5
+  done
+else
+  echo "==> (no Mosquitto: sensor readings go straight to Kafka; scripts/install-peers.sh installs it)"
+fi
 echo "==> simulator: ${RISKSTREAM_DEMO_RATE:-20} events/s, an incident scenario every ${RISKSTREAM_DEMO_EVERY:-20}s"
 echo "    (log: .riskstream/simulator.log, ground truth: .riskstream/ground-truth.jsonl)"
 .venv/bin/riskstream simulate --rate "${RISKSTREAM_DEMO_RATE:-20}" --every "${RISKSTREAM_DEMO_EVERY:-20}" \
-  > .riskstream/simulator.log 2>&1 &
+  "${mqtt[@]}" > .riskstream/simulator.log 2>&1 &
 pids+=($!)
 echo "==> live alerts on every agency topic (Ctrl-C to stop everything)"
 .venv/bin/riskstream tail --all

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from connectors.iot_gateway import MqttUnavailableError
 from connectors.scenarios import SCENARIOS_FILE, load_scenarios
 from connectors.simulator import KafkaUnavailableError, SimulatorError, new_run_id, run_simulation
 from rules.errors import RuleError, RuleSetError
@@ -32,6 +33,13 @@ def _select(all_scenarios: list[ScenarioSpec], names: list[str]) -> list[Scenari
             param_hint="'--scenario'",
         )
     return [by_name[n] for n in names]
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise typer.BadParameter(f"{text!r} is not HOST:PORT (e.g. 127.0.0.1:1883)", param_hint="'--mqtt'")
+    return host, int(port)
 
 
 def _load(path: Path, names: list[str]) -> list[ScenarioSpec]:
@@ -74,6 +82,12 @@ def simulate(
     ] = Path(".riskstream/ground-truth.jsonl"),
     seed: Annotated[int, typer.Option(help="Seeds the city model and its traffic")] = 7,
     scenarios_file: Annotated[Path, typer.Option(help="Scenario definitions")] = SCENARIOS_FILE,
+    mqtt: Annotated[
+        str | None, typer.Option(metavar="HOST:PORT", help="Publish sensor readings to this MQTT broker "
+                                 "as an IoT gateway would (topic iot/DISTRICT/METRIC/DEVICE, QoS 1) "
+                                 "instead of producing them to Kafka; bring them in with `riskstream "
+                                 "connect mqtt connectors/configs/mqtt-iot-sensors.yaml`")
+    ] = None,
 ) -> None:
     """Send realistic 乌海市 traffic to the input topics and inject incident scenarios.
 
@@ -88,6 +102,7 @@ def simulate(
         raise typer.BadParameter("naming scenarios needs --every > 0 or --once",
                                  param_hint="'--scenario'")
     scenarios = [] if every <= 0 and not once else _load(scenarios_file, scenario or [])
+    broker = _host_port(mqtt) if mqtt else None
     settings = get_settings()
     progress = sys.stderr.isatty()
     if not progress:
@@ -99,11 +114,15 @@ def simulate(
     try:
         stats = asyncio.run(run_simulation(
             settings.kafka_target(), rate, duration, scenarios, every, ground_truth, progress, seed, once,
-            time_scale=time_scale, run_id=run_id,
+            time_scale=time_scale, run_id=run_id, mqtt=broker,
         ))
     except KafkaUnavailableError as exc:
         err.print(f"[red]error[/red] {exc}\nStart Kafka with `make kafka`, or point "
                   f"RISKSTREAM_KAFKA_BOOTSTRAP at a running broker (host:port).", soft_wrap=True)
+        raise typer.Exit(1) from None
+    except MqttUnavailableError as exc:
+        err.print(f"[red]error[/red] {exc}\nStart one (e.g. `mosquitto -p {broker[1] if broker else 1883}`) "
+                  "or leave out --mqtt.", soft_wrap=True)
         raise typer.Exit(1) from None
     except SimulatorError as exc:
         err.print(f"[red]error[/red] {exc}", soft_wrap=True)
