@@ -10,7 +10,6 @@ unacknowledged messages are sent again when its session reconnects.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 from collections import deque
@@ -141,8 +140,11 @@ class MqttSource(SourceSpec):
                 task.add_done_callback(tasks.discard)
         finally:
             stop.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 15)
+            if tasks:  # what Kafka does not confirm in time stays unacknowledged: the broker resends it
+                _, late = await asyncio.wait(tasks, timeout=15)
+                for task in late:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
             client.disconnect()
             client.loop_stop()
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import Field
 
+from connectors.delivery import KafkaUnavailableError
 from connectors.edge import meta
 from connectors.formats.syslog import Framer
 from connectors.sources.base import SourceSpec
@@ -66,7 +67,7 @@ class SyslogSource(SourceSpec):
                 close()
             for task in tasks:
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, EventDecodeError, Exception):
+                with contextlib.suppress(asyncio.CancelledError, KafkaUnavailableError):
                     await task
 
     def _frame(self, edge: Edge, frame: bytes | EventDecodeError, origin: str) -> list[Outcome]:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import orjson
+import pytest
 from typer.testing import CliRunner, Result
 
 from streams.cli import app
@@ -100,3 +102,17 @@ def test_running_a_file_with_the_wrong_source_command_names_the_right_one() -> N
     assert result.exit_code == 2
     assert "is a mqtt connector" in result.stderr
     assert f"riskstream connect mqtt {IOT}" in result.stderr
+
+
+
+def test_the_check_example_in_the_docs_is_what_check_prints(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "connectors.md").read_text(encoding="utf-8")
+    broken = re.search(r"```yaml broken.yaml\n(.*?)```", doc, re.S)
+    shown = re.search(r"```text check\n\$ riskstream connect check broken.yaml\n(.*?)```", doc, re.S)
+    assert broken is not None and shown is not None
+    (tmp_path / "broken.yaml").write_text(broken.group(1), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    result = run("check", "broken.yaml")
+    assert result.exit_code == 1
+    assert result.output.splitlines() == shown.group(1).splitlines()
