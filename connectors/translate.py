@@ -37,6 +37,8 @@ class Refused:
     raw: bytes
     error: EventDecodeError
     origin: str
+    whole_payload: bool = False
+    """The payload as a whole could not be read (not JSON, not syslog), as opposed to one record."""
 
 
 Outcome = Mapped | Refused
@@ -53,7 +55,7 @@ class Translator:
         try:
             records = self.config.format.records(payload, self.config.options, meta["received_at"])
         except EventDecodeError as exc:
-            return [Refused(payload, exc, str(meta["origin"]))]
+            return [Refused(payload, exc, str(meta["origin"]), whole_payload=True)]
         return self.map_records(records, meta)
 
     def map_records(self, records: list[Record], meta: Mapping[str, Any]) -> list[Outcome]:

@@ -154,7 +154,7 @@ class _Endpoint:
             return web.json_response({"accepted": accepted})
         body = {"accepted": accepted, "dead_lettered": [
             {"index": i, "error": o.error.category, "reason": o.error.reason} for i, o in refused]}
-        unreadable = accepted == 0 and len(outcomes) == 1 and refused[0][1].raw == payload
+        unreadable = any(o.whole_payload for _, o in refused)
         return web.json_response(body, status=400 if unreadable else 422)
 
     async def _body(self, request: web.Request) -> bytes:

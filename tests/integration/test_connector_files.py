@@ -39,10 +39,13 @@ def run_to_end(connector: Connector, timeout: float = 60) -> int:
     return connector.proc.wait(timeout=timeout)
 
 
-def test_a_jsonl_export_is_replayed_and_a_rerun_sends_nothing_twice(bootstrap: str, tmp_path: Path) -> None:
+def test_a_jsonl_export_is_replayed_with_bad_lines_dead_lettered_and_a_rerun_sends_nothing_twice(
+        bootstrap: str, tmp_path: Path) -> None:
     exports = tmp_path / "exports"
     exports.mkdir()
-    (exports / "safety-1.jsonl").write_bytes(b"\n".join(reading(i) for i in range(100)) + b"\n")
+    lines = [reading(i) for i in range(100)]
+    lines.insert(50, b'{"dataId": "broken", "quotaType": "pressure"')
+    (exports / "safety-1.jsonl").write_bytes(b"\n".join(lines) + b"\n")
     path = write_config(tmp_path, "file-safety-jsonl.yaml", path=str(exports))
     prefix = unique_prefix("file-rerun")
     create_topics(bootstrap, prefix)
@@ -53,6 +56,9 @@ def test_a_jsonl_export_is_replayed_and_a_rerun_sends_nothing_twice(bootstrap: s
     got = consume(bootstrap, [f"{prefix}events.safety"], lambda r: len(r) >= 100, settle=2)
     assert sorted(ids(got)) == sorted(f"it-file-{i}" for i in range(100))
     assert {r.key for r in got} == {f"150303-0012/T-{i}".encode() for i in range(20)}
+    [dead] = consume(bootstrap, [f"{prefix}riskstream.dlq"], lambda r: len(r) >= 1, settle=1)
+    assert dead.value == lines[50]
+    assert dict(dead.headers)["riskstream.dlq.origin"] == b"file:safety-1.jsonl:51"
 
 
 def test_a_connector_killed_mid_file_resumes_and_loses_no_record(bootstrap: str, tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import urllib.error
 import urllib.request
@@ -11,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
+import trustme
 
 from tests.integration.connector_kit import SAMPLES, Connector, running_connector, wait_for_port, write_config
 from tests.integration.harness import consume, free_port, unique_prefix
@@ -150,3 +153,31 @@ def test_every_alarm_answered_200_survives_a_sigkill(bootstrap: str, tmp_path: P
         got = consume(bootstrap, [f"{c.prefix}events.camera"],
                       lambda r: {orjson.loads(x.value)["event_id"] for x in r} >= set(answered), timeout=60)
     assert set(answered) <= {orjson.loads(r.value)["event_id"] for r in got}
+
+
+def test_mutual_tls_admits_only_platforms_with_a_certificate_from_the_ca(bootstrap: str,
+                                                                        tmp_path: Path) -> None:
+    ca = trustme.CA()
+    server = ca.issue_cert("127.0.0.1")
+    platform = ca.issue_cert("nvr-01.example.gov")
+    server.private_key_and_cert_chain_pem.write_to_path(str(tmp_path / "server.pem"))
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    path, port = endpoint(tmp_path, tls_cert_file="server.pem", tls_key_file="server.pem",
+                          tls_client_ca_file="ca.pem")
+    url = f"https://127.0.0.1:{port}/hikvision/alarms"
+    with running_connector("http", path, bootstrap, tmp_path) as c:
+        wait_for_port(port)
+        trusted = ssl.create_default_context()
+        ca.configure_trust(trusted)
+        platform.configure_cert(trusted)
+        request = urllib.request.Request(url, data=orjson.dumps(alarm()), method="POST",
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30, context=trusted) as response:
+            status = response.status
+        stranger = ssl.create_default_context()
+        ca.configure_trust(stranger)
+        with pytest.raises((ssl.SSLError, ConnectionError, urllib.error.URLError)):
+            urllib.request.urlopen(request, timeout=30, context=stranger).read()
+        got = consume(bootstrap, [f"{c.prefix}events.camera"], lambda r: len(r) >= 1, settle=1)
+    assert status == 200
+    assert len(got) == 1
