@@ -136,6 +136,14 @@ class Value:
                                        f"{getattr(self.as_type, '__name__', 'the declared type')}") from None
         return value
 
+    def source(self) -> str:
+        """Where the value is read from, as the mapping's author wrote it."""
+        if self.read is not None:
+            return self.read.text
+        if self.template is not None:
+            return "".join(p if isinstance(p, str) else "{" + p.text + "}" for p in self.template)
+        return repr(self.const)
+
     def _source(self, record: Mapping[str, Any], meta: Mapping[str, Any]) -> Any:
         if self.read is not None:
             return self.read.read(record, meta)
@@ -255,9 +263,11 @@ class EventMapping:
         for name in ("time", "source_id", "kind"):
             if name not in data:
                 spec = self.time.value if name == "time" else self.fields[name]
-                raise EventDecodeError("missing_field", f"{name}: the record has no value at {spec.where}")
+                raise EventDecodeError("missing_field", f"{name}: the record has no value for "
+                                       f"'{spec.source()}'")
         if "city" not in data["location"]:
-            raise EventDecodeError("missing_field", "location.city: the record has no value for it")
+            raise EventDecodeError("missing_field", "location.city: the record has no value for "
+                                   f"'{self.location['city'].source()}'")
 
     def _digest(self, raw: bytes, meta: Mapping[str, Any]) -> str:
         """Stable across redeliveries of the same bytes from the same place, so alerts stay idempotent."""

@@ -97,12 +97,14 @@ class FileSource(SourceSpec):
 class _Progress:
     offset: int = 0
     sent: int = 0
+    chunk_end: int = 0
     done: bool = False
 
 
 class Checkpoint:
-    """Per file: bytes delivered (fast) or records delivered in sorted order (event_time); written
-    atomically (temporary file, then rename) after every acknowledged batch."""
+    """Per file: bytes delivered, and for event-time replay the records of the chunk in progress
+    (``offset`` to ``chunk_end``) delivered in sorted order; written atomically (temporary file,
+    then rename) after every acknowledged batch."""
 
     def __init__(self, path: Path):
         self.path = path
@@ -129,9 +131,11 @@ class _Replay:
         self.csv = edge.config.format.name == "csv"
         self.backlog = metrics.BACKLOG.labels(edge.name)
 
-    def _lines(self, path: Path, start: int, final: bool) -> Iterator[tuple[int, int, bytes]]:
-        """(line number, end offset, record bytes) of each complete record after ``start``; a CSV record
-        may span lines inside quotes. An unterminated last line waits for more unless ``final``."""
+    def _lines(self, path: Path, start: int, final: bool,
+               stop: int | None = None) -> Iterator[tuple[int, int, bytes]]:
+        """(line number, end offset, record bytes) of each complete record after ``start`` and ending
+        by ``stop``; a CSV record may span lines inside quotes. An unterminated last line waits for
+        more unless ``final``."""
         with path.open("rb") as f:
             number = 0
             if self.csv:
@@ -148,6 +152,8 @@ class _Replay:
                 pending += line
                 if self.csv and pending.count(b'"') % 2:
                     continue
+                if stop is not None and f.tell() > stop:
+                    break
                 if pending.strip():
                     yield first, f.tell(), pending
                 pending = b""
@@ -198,38 +204,57 @@ class _Replay:
         self.backlog.set(max(0, path.stat().st_size - progress.offset))
 
     async def _event_time(self, path: Path, progress: _Progress, final: bool, bar: _Bar) -> None:
+        """One chunk (the file's new complete lines) sorted by event time. A chunk interrupted part
+        way is read again to the same end, so the records already sent are the same ones skipped."""
+        resumed = progress.sent > 0
+        stop = progress.chunk_end if resumed else None
         outcomes: list[Outcome] = []
-        end = 0
-        for number, offset, raw in self._lines(path, 0, True):
+        end = progress.offset
+        for number, offset, raw in self._lines(path, progress.offset, final, stop):
             outcomes += self._records(path, number, raw)
             end = offset
+        progress.chunk_end = end
         refused = [o for o in outcomes if isinstance(o, Refused)]
         events = sorted((o for o in outcomes if isinstance(o, Mapped)), key=lambda o: o.event.time)
         ordered: list[Outcome] = [*refused, *events]
+        if not await self._paced(path, ordered, progress, bar):
+            return
+        progress.offset, progress.sent, progress.done = end, 0, final and not resumed
+        self.checkpoint.save()
+        if resumed:  # the lines that arrived after the interrupted chunk
+            await self._event_time(path, progress, final, bar)
+
+    async def _paced(self, path: Path, ordered: list[Outcome], progress: _Progress, bar: _Bar) -> bool:
+        """Deliver from ``progress.sent`` on, each record not before its event time's turn at ``speed``;
+        False when stopped part way."""
         loop = asyncio.get_running_loop()
         started = loop.time()
-        first = events[0].event.time if events else None
-        for i in range(progress.sent, len(ordered), self.spec.batch):
-            chunk = ordered[i:i + self.spec.batch]
-            if self.spec.speed and first is not None:
-                for j, outcome in enumerate(chunk):
-                    if isinstance(outcome, Mapped):
-                        due = started + (outcome.event.time - first).total_seconds() / self.spec.speed
-                        if due > loop.time():
-                            await self.edge.deliver_patiently(chunk[:j], f"records of {path.name}")
-                            progress.sent += j
-                            chunk = chunk[j:]
-                            with contextlib.suppress(TimeoutError):
-                                await asyncio.wait_for(self.edge.stopping.wait(), due - loop.time())
-                            break
-            await self.edge.deliver_patiently(chunk, f"{len(chunk)} records of {path.name}")
-            progress.sent += len(chunk)
-            bar.advance_records(len(chunk), len(ordered))
-            self.checkpoint.save()
+        first = next((o.event.time for o in ordered[progress.sent:] if isinstance(o, Mapped)), None)
+        i = progress.sent
+        while i < len(ordered):
             if self.edge.stopping.is_set():
-                return
-        progress.offset, progress.done = end, True
-        self.checkpoint.save()
+                return False
+            end = min(i + self.spec.batch, len(ordered))
+            if self.spec.speed and first is not None:
+                for j in range(i, end):
+                    outcome = ordered[j]
+                    if not isinstance(outcome, Mapped):
+                        continue
+                    due = started + (outcome.event.time - first).total_seconds() / self.spec.speed
+                    wait = due - loop.time()
+                    if wait > 0:
+                        end = j
+                        break
+                if end == i:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.edge.stopping.wait(), wait)
+                    continue
+            await self.edge.deliver_patiently(ordered[i:end], f"{end - i} records of {path.name}")
+            progress.sent = end
+            self.checkpoint.save()
+            bar.advance_records(end - i, len(ordered))
+            i = end
+        return True
 
     def _bar(self, path: Path, size: int) -> _Bar:
         return _Bar(path.name, size, records=self.spec.replay == "event_time",

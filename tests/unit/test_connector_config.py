@@ -59,7 +59,7 @@ def only_error(path: Path) -> str:
 def test_every_shipped_connector_file_loads(path: Path) -> None:
     config = load_connector(path)
     assert isinstance(config, ConnectorConfig)
-    assert isinstance(config.mapping, EventMapping)
+    assert isinstance(config.mapping, EventMapping | NativeMapping)
 
 
 def test_the_shipped_connector_files_are_there() -> None:
