@@ -17,6 +17,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from bench.params import Display
+from connectors.kafka_quiet import await_leaders, quiet_topic_setup
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KAFKA_SCRIPT = REPO_ROOT / "scripts" / "kafka-local.sh"
@@ -97,9 +98,13 @@ class KafkaProbe:
         await self.admin.close()
 
     async def create(self, topics: Sequence[str], partitions: int) -> None:
+        """Create the topics and wait for their leaders, without aiokafka's retry warnings on the
+        progress display (see connectors.kafka_quiet)."""
         new = [NewTopic(t, partitions, 1) for t in topics]
-        with contextlib.suppress(TopicAlreadyExistsError):
-            await self.admin.create_topics(new)
+        with quiet_topic_setup():
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await self.admin.create_topics(new)
+            await await_leaders(self.admin, topics)
 
     async def partitions(self, topics: Sequence[str]) -> list[TopicPartition]:
         described = await self.admin.describe_topics(list(topics))

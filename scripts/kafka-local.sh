@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Local single-node Apache Kafka 4.x (KRaft) broker from Maven Central jars -- no Docker, no tarball.
 #
-# Usage: scripts/kafka-local.sh {fetch|start [--port N]|stop|status|reset}
+# Usage: scripts/kafka-local.sh {fetch|start [--port N]|stop|status|reset|tool NAME [ARGS...]}
 #
-#   fetch           download the broker jars (mvn dependency:copy-dependencies) into
+#   fetch           download the broker and tools jars (mvn dependency:copy-dependencies) into
 #                   ${RISKSTREAM_CACHE:-$HOME/.cache/riskstream}/kafka-<version>/libs (once; cached)
 #   start [--port N]
 #                   fetch if needed, format storage if needed, start the broker in the background,
@@ -14,6 +14,15 @@
 #   stop            SIGTERM, wait up to 30 s, then SIGKILL. Safe when not running.
 #   status          exit 0 and print the bootstrap line if running and answering, else exit 1.
 #   reset           stop and delete the data dir (next start formats fresh storage).
+#   tool NAME [ARGS...]
+#                   run one of Kafka's own command-line tools from the same jars (fetched if needed):
+#                   topics, console-consumer, console-producer, consumer-groups, get-offsets,
+#                   broker-api-versions, delete-records, configs (a "kafka-" prefix or ".sh" suffix
+#                   is accepted: kafka-topics.sh = topics), or a fully qualified main class. Without
+#                   --bootstrap-server, the named tools get this state dir's running broker.
+#                   `tool` alone lists the names. Examples:
+#                     scripts/kafka-local.sh tool topics --list
+#                     scripts/kafka-local.sh tool consumer-groups --describe --group riskstream
 #
 # Environment:
 #   RISKSTREAM_CACHE       jar cache root            (default $HOME/.cache/riskstream)
@@ -25,6 +34,7 @@
 #   KAFKA_START_TIMEOUT    seconds to wait for the broker to answer (default 90)
 #   KAFKA_HEAP_OPTS        JVM heap (default "-Xms256m -Xmx768m")
 #   KAFKA_STOP_TIMEOUT     seconds between SIGTERM and SIGKILL on stop (default 30)
+#   KAFKA_TOOL_HEAP_OPTS   JVM heap of a tool (default "-Xmx512m")
 #   JAVA_HOME              used to find java if set
 set -euo pipefail
 
@@ -34,6 +44,7 @@ KAFKA_DEPLOY_DIR="$REPO_ROOT/deploy/kafka"
 POM="$KAFKA_DEPLOY_DIR/pom.xml"
 TEMPLATE="$KAFKA_DEPLOY_DIR/server.properties.template"
 LOG4J_CONF="$KAFKA_DEPLOY_DIR/log4j2.properties"
+TOOLS_LOG4J_CONF="$KAFKA_DEPLOY_DIR/tools-log4j2.properties"
 
 RISKSTREAM_CACHE="${RISKSTREAM_CACHE:-$HOME/.cache/riskstream}"
 STATE_DIR="${RISKSTREAM_KAFKA_HOME:-$RISKSTREAM_CACHE/kafka-run}"
@@ -115,7 +126,7 @@ cmd_fetch() {
   fi
   local tmp="$LIBS_PARENT/libs.tmp.$$"
   rm -rf "$tmp"
-  log "fetching Kafka $KAFKA_VERSION broker jars from Maven Central into $LIBS_DIR"
+  log "fetching Kafka $KAFKA_VERSION broker and tools jars from Maven Central into $LIBS_DIR"
   log "+ mvn -B -q -Dstyle.color=never -f $POM dependency:copy-dependencies -DoutputDirectory=$tmp"
   local t0=$SECONDS
   # (Debian's mvn 3.8 prints bare ESC[0m resets even with -B; strip them. pipefail keeps mvn's status.)
@@ -124,7 +135,10 @@ cmd_fetch() {
     rm -rf "$tmp"
     die "mvn dependency:copy-dependencies failed (see output above): check network access to Maven Central and ~/.m2/settings.xml"
   fi
-  ls "$tmp"/kafka_2.13-"$KAFKA_VERSION".jar >/dev/null 2>&1 || { rm -rf "$tmp"; die "kafka_2.13-$KAFKA_VERSION.jar missing after mvn; check $POM"; }
+  local jar
+  for jar in kafka_2.13 kafka-tools; do
+    ls "$tmp/$jar-$KAFKA_VERSION.jar" >/dev/null 2>&1 || { rm -rf "$tmp"; die "$jar-$KAFKA_VERSION.jar missing after mvn; check $POM"; }
+  done
   pom_hash >"$tmp/.complete"
   rm -rf "$LIBS_DIR"
   mv "$tmp" "$LIBS_DIR"
@@ -428,6 +442,66 @@ cmd_reset() {
   rm -rf "$DATA_DIR" "$BOOTSTRAP_FILE"
 }
 
+# ---------------------------------------------------------------- tool
+# Main classes of Kafka 4.x's tools (what the release's bin/kafka-*.sh scripts run). All take
+# --bootstrap-server; the kafka-tools artifact (pom) holds the org.apache.kafka.tools ones, kafka_2.13 kafka.admin.
+# Like the release's scripts, they exit 1 after --help.
+TOOL_NAMES=(topics console-consumer console-producer consumer-groups get-offsets broker-api-versions
+  delete-records configs)
+tool_class() {
+  case "$1" in
+    topics) echo org.apache.kafka.tools.TopicCommand ;;
+    console-consumer) echo org.apache.kafka.tools.consumer.ConsoleConsumer ;;
+    console-producer) echo org.apache.kafka.tools.ConsoleProducer ;;
+    consumer-groups) echo org.apache.kafka.tools.consumer.group.ConsumerGroupCommand ;;
+    get-offsets) echo org.apache.kafka.tools.GetOffsetShell ;;
+    broker-api-versions) echo org.apache.kafka.tools.BrokerApiVersionsCommand ;;
+    delete-records) echo org.apache.kafka.tools.DeleteRecordsCommand ;;
+    configs) echo kafka.admin.ConfigCommand ;;
+    *) return 1 ;;
+  esac
+}
+
+cmd_tool() {
+  if (($# == 0)); then
+    log "usage: $0 tool NAME [ARGS...]; NAME is one of: ${TOOL_NAMES[*]} (or a fully qualified main class)"
+    printf '%s\n' "${TOOL_NAMES[@]}"
+    return 0
+  fi
+  local name="$1" class
+  shift
+  name="${name%.sh}"
+  name="${name#kafka-}"
+  if [[ "$name" == *.* ]]; then
+    class="$name"                  # a main class: run as given, no bootstrap added
+  else
+    class="$(tool_class "$name")" ||
+      die "unknown tool '$name': use one of ${TOOL_NAMES[*]}, or a fully qualified main class"
+    # Point it at this state dir's broker unless told otherwise (or only asked for help).
+    local arg wants_broker=1
+    for arg in "$@"; do
+      case "$arg" in
+        --bootstrap-server | --bootstrap-server=* | --help | -h | --version) wants_broker=0 ;;
+      esac
+    done
+    if ((wants_broker)); then
+      local pid port
+      pid="$(running_pid)"
+      port="$(configured_port)"
+      [[ -n "$pid" && -n "$port" ]] ||
+        die "no local broker running for $STATE_DIR: start one ('$0 start') or pass --bootstrap-server HOST:PORT"
+      set -- --bootstrap-server "127.0.0.1:$port" "$@"
+    fi
+  fi
+  need_java
+  libs_complete || cmd_fetch
+  local -a jvm_opts
+  # shellcheck disable=SC2206  # intentional word splitting of the heap options
+  jvm_opts=(${KAFKA_TOOL_HEAP_OPTS:--Xmx512m} -Djava.awt.headless=true
+    "-Dlog4j2.configurationFile=$TOOLS_LOG4J_CONF")
+  exec "$JAVA_BIN" "${jvm_opts[@]}" -cp "$LIBS_DIR/*" "$class" "$@"
+}
+
 usage() {
   sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'
 }
@@ -441,6 +515,7 @@ main() {
     stop) cmd_stop ;;
     status) cmd_status ;;
     reset) cmd_reset ;;
+    tool) cmd_tool "$@" ;;
     -h | --help | help) usage ;;
     "") usage >&2; exit 2 ;;
     *) echo "kafka-local: unknown command '$cmd'" >&2; usage >&2; exit 2 ;;

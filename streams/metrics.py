@@ -2,6 +2,16 @@
 
 Names follow Prometheus conventions (base units, _total counters). Label children are looked up once
 (``child``): a stage counts per batch, and ``labels()`` costs more than the increment.
+
+The worker's ``/metrics`` (``streams.app``) serves these and prometheus_client's process and Python
+collectors, and deliberately not Faust's own Prometheus sensor (``faust.sensors.prometheus``,
+installed by ``setup_prometheus_sensors``): its metrics duplicate these ones (messages received:
+``riskstream_events_total``; end and committed offsets: ``riskstream_consumer_lag_messages``; sends:
+``riskstream_stage_records_total``), count per message where the stages work per batch, and break
+Prometheus conventions: ``faust_events_runtime_ms`` fails ``promtool check metrics`` ("metric names
+should not contain abbreviated units") and every one of its latency histograms observes
+milliseconds, not seconds. ``tests/unit/test_metrics_exposition.py`` lints what the worker registers
+(with promtool where it is installed).
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ import logging
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
+from connectors.kafka_quiet import await_leaders, quiet_topic_setup
 from rules.errors import ConfigError
 from rules.routing import Router
 from streams.settings import Settings
@@ -58,8 +59,10 @@ async def ensure_topics(settings: Settings, router: Router) -> list[str]:
                 )
                 for t in missing
             ]
-            with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics(new)
+            with quiet_topic_setup():
+                with contextlib.suppress(TopicAlreadyExistsError):
+                    await admin.create_topics(new)
+                await await_leaders(admin, missing)  # so the worker's first sends meet no retries
         for name in (t for t in keyed if t in existing):
             meta = await admin.describe_topics([name])
             count = len(meta[0]["partitions"])
