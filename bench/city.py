@@ -14,7 +14,7 @@ from typing import Any
 
 from bench.workload import EventFactory
 from connectors.city import CityModel
-from connectors.scenarios import SCENARIOS_FILE, load_scenarios, materialise
+from connectors.scenarios import SCENARIOS_FILE, Casting, load_scenarios, materialise
 from rules.events import Family
 
 INCIDENT_EVERY = 250
@@ -27,7 +27,9 @@ class CityFactory(EventFactory):
     def __init__(self, run_id: str, seed: int):
         super().__init__(run_id, seed)
         self._now = 0.0
-        self._traffic = CityModel(seed).background_events(TRAFFIC_RATE, run_id, self._clock)
+        city = CityModel(seed)
+        self._traffic = city.background_events(TRAFFIC_RATE, run_id, self._clock)
+        self._casting = Casting(seed=seed, reserved=city.identifiers())
         self._scenarios = itertools.cycle(load_scenarios(SCENARIOS_FILE))
         self._incident: Iterator[dict[str, Any]] = iter(())
         self._injections = 0
@@ -49,7 +51,8 @@ class CityFactory(EventFactory):
             if event is not None:
                 return event
             self._injections += 1
-            run = f"{self.run_id}i{self._injections}"
-            events = materialise(next(self._scenarios), run, datetime.fromtimestamp(ts, UTC))
+            run, scenario = f"{self.run_id}i{self._injections}", next(self._scenarios)
+            injection = self._casting.injection(scenario, run, datetime.fromtimestamp(ts, UTC))
+            events = materialise(scenario, injection)
             self._incident = iter(e for _, e in events)
         return None

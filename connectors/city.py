@@ -7,7 +7,7 @@ import itertools
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 Clock = Callable[[], datetime]
@@ -20,6 +20,11 @@ FAMILY_MIX = {"sensor": 0.62, "camera": 0.20, "cyber": 0.10, "safety": 0.05, "ho
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def local_date(when: datetime) -> str:
+    """The day ``when`` falls on in 乌海 (UTC+8) as YYYYMMDD, as tickets are numbered."""
+    return (when.astimezone(UTC) + timedelta(hours=8)).strftime("%Y%m%d")
 
 
 _DISTRICTS: tuple[tuple[str, str, float, float, tuple[str, ...]], ...] = (
@@ -117,6 +122,10 @@ class CityModel:
     def devices(self) -> list[Device]:
         """Every event source, e.g. to seed a device registry that matches the traffic."""
         return [*self.sensors, *self.cameras, *self.sites, *self.monitors]
+
+    def identifiers(self) -> set[str]:
+        """The ids of the city's own devices and sites (incident scenarios are never cast on them)."""
+        return {d.source_id for d in self.devices()} | {d.fixed["site_id"] for d in self.sites}
 
     def background_events(
         self, rate: float, run_id: str = "bg", clock: Clock = utc_now
@@ -314,10 +323,12 @@ class _Traffic:
         kind, text = self.rng.choice(_HOTLINE_TOPICS)
         channel = self.rng.choice(("12345", "12345", "12345", "app"))
         building = f"{grid['community']}{self.rng.randint(1, 40)}号楼"
+        now = self.clock()
+        ticket = f"{'12345' if channel == '12345' else 'SSP'}-{local_date(now)}-{self.n % 1_000_000:06d}"
         return {"event_id": f"bg-{self.run_id}-{self.n}", "family": "hotline", "kind": kind,
-                "time": self.clock().isoformat(),
+                "time": now.isoformat(),
                 "source_id": "wuhai-12345" if channel == "12345" else "wuhai-suishoupai",
-                "location": dict(grid, name=building), "ticket_id": f"WH{self.run_id}-{self.n:08d}",
+                "location": dict(grid, name=building), "ticket_id": ticket,
                 "channel": channel, "caller_hash": self.rng.choice(self.city.callers),
                 "address": f"{grid['district']}{grid['street']}{building}", "text": text,
                 "people_involved": self.rng.randint(1, 2)}

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import orjson
 from aiokafka import AIOKafkaProducer
@@ -24,7 +24,17 @@ from rich.text import Text
 
 from connectors.city import CityModel, Clock, Event, utc_now
 from connectors.iot_gateway import IotGateway
-from connectors.scenarios import GroundTruth, GroundTruthLog, ground_truth, materialise
+from connectors.kafka_quiet import quiet_topic_setup
+from connectors.scenarios import (
+    RESERVE,
+    Casting,
+    GroundTruth,
+    GroundTruthLog,
+    Injection,
+    ground_truth,
+    materialise,
+    recent_casts,
+)
 from connectors.target import KafkaTarget
 from rules.errors import RiskstreamError
 from rules.schema import ScenarioSpec
@@ -123,33 +133,41 @@ class SimulationStats:
 
 
 class _Sender:
-    """Keys by source id (one device's events stay ordered in one partition), values as JSON."""
+    """Keys by source id (one device's events stay ordered in one partition), values as JSON.
+
+    With ``record``, every event handed on is also written there, one JSON line each, byte for byte
+    the value produced to Kafka (sensor readings sent over MQTT: the event the gateway was given).
+    """
 
     def __init__(self, producer: AIOKafkaProducer, target: KafkaTarget, stats: SimulationStats,
-                 gateway: IotGateway | None = None):
+                 gateway: IotGateway | None = None, record: IO[bytes] | None = None):
         self.producer = producer
         self.topics = {f.value: t for f, t in target.input_topics().items()}
         self.stats = stats
         self.gateway = gateway
+        self.record = record
 
     async def send(self, event: Event, scenario: bool = False) -> None:
+        value = orjson.dumps(event)
         if self.gateway is not None and event["family"] == "sensor":
             sent = self.gateway.publish(event)
             if not sent:
                 self._error(SimulatorError("the MQTT client's queue is full"))
         else:
-            sent = await self._produce(event)
+            sent = await self._produce(event, value)
         if not sent:
             return
+        if self.record is not None:
+            self.record.write(value + b"\n")
         if scenario:
             self.stats.scenario_events_sent += 1
         else:
             self.stats.background_sent += 1
         self.stats.by_family[event["family"]] += 1
 
-    async def _produce(self, event: Event) -> bool:
+    async def _produce(self, event: Event, value: bytes) -> bool:
         try:
-            fut = await self.producer.send(self.topics[event["family"]], orjson.dumps(event),
+            fut = await self.producer.send(self.topics[event["family"]], value,
                                            key=event["source_id"].encode())
         except KafkaError as exc:
             self._error(exc)
@@ -189,12 +207,9 @@ async def _await_topics(producer: AIOKafkaProducer, target: KafkaTarget) -> None
     topics does not eat the first second of a timed run, and a missing topic fails loudly.
 
     aiokafka logs each not-yet-created topic as an ERROR; here that is the expected first step
-    of auto-creation, so those records are muted for the duration.
+    of auto-creation, so those records are muted for the duration (connectors.kafka_quiet).
     """
-    cluster_log = logging.getLogger("aiokafka.cluster")
-    level = cluster_log.level
-    cluster_log.setLevel(logging.CRITICAL)
-    try:
+    with quiet_topic_setup():
         for topic in target.input_topics().values():
             try:
                 await asyncio.wait_for(producer.partitions_for(topic), START_TIMEOUT)
@@ -204,8 +219,6 @@ async def _await_topics(producer: AIOKafkaProducer, target: KafkaTarget) -> None
                     "did not create it: start the worker once (it creates its topics) or enable "
                     "auto.create.topics.enable"
                 ) from None
-    finally:
-        cluster_log.setLevel(level)
 
 
 async def _stop_producer(producer: AIOKafkaProducer, stats: SimulationStats) -> None:
@@ -219,8 +232,7 @@ async def _stop_producer(producer: AIOKafkaProducer, stats: SimulationStats) -> 
 async def _play(
     sender: _Sender,
     scenario: ScenarioSpec,
-    run_id: str,
-    start: datetime,
+    injection: Injection,
     time_scale: float,
     truth_log: GroundTruthLog | None,
     gap: float = 0.0,
@@ -230,7 +242,7 @@ async def _play(
     ``gap`` adds wall time between consecutive events: events of one scenario travel on several
     topics and partitions, and only a gap keeps their processing order equal to their time order.
     """
-    events = materialise(scenario, run_id, start)
+    events = materialise(scenario, injection)
     loop = asyncio.get_running_loop()
     t0 = loop.time()
     sent: list[str] = []
@@ -245,7 +257,7 @@ async def _play(
     finally:
         done = len(sent) == len(events)
         sender.stats.scenarios_completed += done
-        truth = ground_truth(scenario, run_id, start, sent, complete=done)
+        truth = ground_truth(scenario, injection, sent, complete=done)
         if truth_log is not None:
             truth_log.write(truth)
     return truth
@@ -261,15 +273,19 @@ async def inject(
 ) -> list[GroundTruth]:
     """Send exactly the scenarios' events (no background) from ``start``; flush; return the truth.
 
-    For integration tests: a send that fails raises, so a test never waits for unsent alerts.
+    Every scenario's events carry ``run_id``; one casting (seeded by it) gives them all distinct
+    identifiers. For integration tests: a send that fails raises, so a test never waits for unsent
+    alerts.
     """
     stats = SimulationStats(run_id=run_id)
     producer = await _start_producer(target)
     sender = _Sender(producer, target, stats)
     begin = start or utc_now()
+    casting = Casting(seed=run_id)
     try:
         truths = await asyncio.gather(*(
-            _play(sender, s, run_id, begin, time_scale, None, gap) for s in scenarios))
+            _play(sender, s, casting.injection(s, run_id, begin), time_scale, None, gap)
+            for s in scenarios))
         await producer.flush()
     finally:
         await _stop_producer(producer, stats)
@@ -290,7 +306,11 @@ async def _background(sender: _Sender, events: Iterator[Event], rate: float) -> 
 
 @dataclass
 class _Injector:
-    """Schedules injections: one scenario every ``every`` seconds in turn, or all at once."""
+    """Schedules injections: one scenario every ``every`` seconds in turn, or all at once.
+
+    Injection ``n`` of the run has run id ``RUN-n`` (in its event ids) and identifiers of its own
+    from ``casting``.
+    """
 
     sender: _Sender
     scenarios: Sequence[ScenarioSpec]
@@ -299,11 +319,13 @@ class _Injector:
     time_scale: float
     truth_log: GroundTruthLog | None
     clock: Clock
+    casting: Casting
     running: set[asyncio.Task[GroundTruth]] = field(default_factory=set)
 
     def launch(self, scenario: ScenarioSpec, n: int) -> asyncio.Task[GroundTruth]:
-        task = asyncio.create_task(_play(self.sender, scenario, f"{self.run_id}-{n}", self.clock(),
-                                         self.time_scale, self.truth_log))
+        injection = self.casting.injection(scenario, f"{self.run_id}-{n}", self.clock())
+        task = asyncio.create_task(_play(self.sender, scenario, injection, self.time_scale,
+                                         self.truth_log))
         self.running.add(task)
         task.add_done_callback(self.running.discard)
         return task
@@ -384,6 +406,7 @@ async def run_simulation(
     clock: Clock = utc_now,
     run_id: str | None = None,
     mqtt: tuple[str, int] | None = None,
+    record: Path | None = None,
 ) -> SimulationStats:
     """Background traffic at ``rate``/s plus scenario injections until ``duration`` or Ctrl-C.
 
@@ -391,41 +414,56 @@ async def run_simulation(
     run ends when the last one is sent. Otherwise scenarios are injected one after another every
     ``every`` seconds (never when ``every <= 0``), each injection under its own run id. With ``mqtt``
     (host, port) sensor events are published there as an IoT gateway would, not produced to Kafka.
+
+    The ground-truth file exists from the start (empty if new); the identifiers its recent records
+    (``RESERVE``) used are kept out of this run's casting, so a restarted simulator does not open
+    its incidents on the devices of alerts a worker may still hold open. With ``record``, every
+    event sent is appended there as one JSON line (see ``_Sender``).
     """
     run_id = run_id or new_run_id()
     stats = SimulationStats(run_id=run_id)
-    gateway = IotGateway(*mqtt) if mqtt else None
-    if gateway is not None:
-        await gateway.start()
-    producer = await _start_producer(target)
-    sender = _Sender(producer, target, stats, gateway)
-    injector = _Injector(sender, scenarios, run_id, every, time_scale,
-                         GroundTruthLog(ground_truth) if ground_truth else None, clock)
-    stop = asyncio.Event()
-    stats.started = time.monotonic()  # rates count from the first send, not from the connect
-    tasks = [asyncio.create_task(_live_progress(stats) if progress else _log_progress(stats))]
-    if rate > 0:
-        traffic = CityModel(seed).background_events(rate, run_id, clock)
-        tasks.append(asyncio.create_task(_background(sender, traffic, rate)))
-    if scenarios and once:
-        tasks.append(asyncio.create_task(_finish(injector.all_at_once(), stop, duration is None)))
-    elif scenarios and every > 0:
-        tasks.append(asyncio.create_task(injector.in_turn()))
-    try:
-        with _stop_on_signals(stop, asyncio.current_task()), contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), duration)
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await injector.cancel()
-        stats.finished = time.monotonic()
-        await _stop_producer(producer, stats)
+    city = CityModel(seed)
+    casting = Casting(seed=run_id, reserved=city.identifiers())
+    truth_log = None
+    if ground_truth is not None:
+        casting.remember(recent_casts(ground_truth, clock() - RESERVE))
+        truth_log = GroundTruthLog(ground_truth)
+    with contextlib.ExitStack() as files:
+        recorder = None
+        if record is not None:
+            record.parent.mkdir(parents=True, exist_ok=True)
+            recorder = files.enter_context(record.open("ab"))
+        gateway = IotGateway(*mqtt) if mqtt else None
         if gateway is not None:
-            missing = await gateway.stop()
-            if missing:
-                stats.errors += missing
-                stats.last_error = f"{missing} MQTT message(s) not acknowledged by the broker"
+            await gateway.start()
+        producer = await _start_producer(target)
+        sender = _Sender(producer, target, stats, gateway, recorder)
+        injector = _Injector(sender, scenarios, run_id, every, time_scale, truth_log, clock, casting)
+        stop = asyncio.Event()
+        stats.started = time.monotonic()  # rates count from the first send, not from the connect
+        tasks = [asyncio.create_task(_live_progress(stats) if progress else _log_progress(stats))]
+        if rate > 0:
+            traffic = city.background_events(rate, run_id, clock)
+            tasks.append(asyncio.create_task(_background(sender, traffic, rate)))
+        if scenarios and once:
+            tasks.append(asyncio.create_task(_finish(injector.all_at_once(), stop, duration is None)))
+        elif scenarios and every > 0:
+            tasks.append(asyncio.create_task(injector.in_turn()))
+        try:
+            with _stop_on_signals(stop, asyncio.current_task()), contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), duration)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await injector.cancel()
+            stats.finished = time.monotonic()
+            await _stop_producer(producer, stats)
+            if gateway is not None:
+                missing = await gateway.stop()
+                if missing:
+                    stats.errors += missing
+                    stats.last_error = f"{missing} MQTT message(s) not acknowledged by the broker"
     return stats
 
 

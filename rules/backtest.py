@@ -2,20 +2,23 @@
 
 A rule author changes a pack and asks "what would this have done last week?" before it goes live.
 The events replay on their own time (see ``rules.testing.Replay``), so the answer includes merges,
-repeats, escalations, inhibition and resolutions, not only first matches. Every rule runs (one
+repeats, escalations, inhibition and resolutions, not only first matches. Several recordings (files)
+are merged by event time (``by_event_time``), each keeping its own order. Every rule runs (one
 rule's alert may hold back another's); the summary may be narrowed to the rules being changed.
 """
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from rules.compiler import RuleSet
 from rules.decoding import DEFAULT_MAX_BYTES, decode_event
 from rules.errors import EventDecodeError
-from rules.events import Family
+from rules.events import EventBase, Family
 from rules.model import Tier
 from rules.testing import Notice, Replay
 
@@ -85,13 +88,24 @@ class Backtest:
         ``source`` and ``line`` say where it came from (a file and line, or a topic partition and
         offset), for the report of lines that are not events.
         """
+        event = self.decode(raw, source, line, family)
+        if event is not None:
+            self.feed_event(event)
+
+    def decode(
+        self, raw: bytes | None, source: str, line: int, family: Family | None = None
+    ) -> EventBase | None:
+        """The event a recorded message holds, or None (counted and kept as a reject) if none."""
         try:
-            event = decode_event(raw, family, max_bytes=self.max_event_bytes)
+            return decode_event(raw, family, max_bytes=self.max_event_bytes)
         except EventDecodeError as exc:
             self.rejected += 1
             if len(self.rejects) < MAX_REJECTS_KEPT:
                 self.rejects.append(Reject(source, line, str(exc)))
-            return
+            return None
+
+    def feed_event(self, event: EventBase) -> None:
+        """One decoded event, next in arrival order."""
         self.events += 1
         self.first = event.time if self.first is None else min(self.first, event.time)
         self.last = event.time if self.last is None else max(self.last, event.time)
@@ -127,3 +141,10 @@ class Backtest:
 
     def _about(self, rule_id: str) -> bool:
         return not self.only or rule_id in self.only
+
+
+def by_event_time(recordings: Iterable[Iterable[EventBase]]) -> Iterator[EventBase]:
+    """Several recordings as one stream: each keeps its own order, and across them the event with
+    the earliest time goes next (the earlier recording first on a tie), as if they had arrived
+    together. Reads each lazily, one event ahead, so files larger than memory merge too."""
+    return heapq.merge(*recordings, key=lambda e: e.time)

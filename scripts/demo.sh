@@ -2,7 +2,8 @@
 # The main job on one machine: Kafka, a worker with the shipped packs, the simulator, and a live
 # view of alerts on every agency topic. Sensor readings take the real edge: the simulator publishes
 # them to Mosquitto as an IoT gateway would, and the MQTT connector brings them into Kafka.
-# Ctrl-C stops the worker, the connector, the simulator, Mosquitto and the broker.
+# The alert board serves the same alerts to a browser. Ctrl-C stops the worker, the connector, the
+# simulator, the board, Mosquitto and the broker.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
@@ -57,9 +58,15 @@ else
   echo "==> (no Mosquitto: sensor readings go straight to Kafka; scripts/install-peers.sh installs it)"
 fi
 echo "==> simulator: ${RISKSTREAM_DEMO_RATE:-20} events/s, an incident scenario every ${RISKSTREAM_DEMO_EVERY:-20}s"
-echo "    (log: .riskstream/simulator.log, ground truth: .riskstream/ground-truth.jsonl)"
+echo "    (log: .riskstream/simulator.log; ground truth, one JSON line per incident and the alerts it must"
+echo "    raise: tail -f .riskstream/ground-truth.jsonl)"
 .venv/bin/riskstream simulate --rate "${RISKSTREAM_DEMO_RATE:-20}" --every "${RISKSTREAM_DEMO_EVERY:-20}" \
   "${mqtt[@]}" > .riskstream/simulator.log 2>&1 &
 pids+=($!)
+board_port=${RISKSTREAM_BOARD_PORT:-6070}
+.venv/bin/riskstream board --port "$board_port" > .riskstream/board.log 2>&1 &
+pids+=($!)
+echo "==> alert board for the duty desk: open http://127.0.0.1:$board_port/ in a browser"
+echo "    (log: .riskstream/board.log; acknowledge, resolve and silence from the page)"
 echo "==> live alerts on every agency topic (Ctrl-C to stop everything)"
 .venv/bin/riskstream tail --all

@@ -1,8 +1,9 @@
 """`riskstream rules backtest`: what the packs would have raised over recorded events.
 
 Input is JSON Lines, one event per line exactly as the input topics carry it (with its ``family``),
-e.g. a file kept from an incident, or (``--since``) the input topics themselves, read from a time
-on without a consumer group. Messages that are not events are reported with where they came from
+e.g. a file kept from an incident or written by ``riskstream simulate --record``; several files are
+merged by event time. Or (``--since``) the input topics themselves, read from a time on without a
+consumer group. Messages that are not events are reported with where they came from
 (the worker would dead-letter them) and do not stop the run.
 """
 
@@ -24,10 +25,11 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from rules.alerts import to_cloudevent
-from rules.backtest import Backtest, RuleTally
+from rules.backtest import Backtest, RuleTally, by_event_time
 from rules.compiler import RuleSet
 from rules.durations import parse_duration
 from rules.errors import DurationError, RiskstreamError
+from rules.events import EventBase
 from rules.testing import Notice
 from streams.kafka_io import Window, read_since
 from streams.settings import get_settings
@@ -38,30 +40,39 @@ err = Console(stderr=True, highlight=False)
 
 EventFiles = Annotated[
     list[Path] | None,
-    typer.Argument(help="JSON Lines files of recorded events ('-' reads standard input)", show_default=False),
+    typer.Argument(
+        metavar="PATH...",
+        help="JSON Lines files of recorded events, e.g. from `riskstream simulate --record PATH` ('-' reads "
+        "standard input); several are merged by event time",
+        show_default=False,
+    ),
 ]
 Since = Annotated[
     str | None,
     typer.Option(
         "--since",
+        metavar="DURATION",
         help="Instead of files: the input topics on Kafka from this long ago (e.g. 24h) up to now",
     ),
 ]
 RuleOpt = Annotated[
     list[str] | None,
-    typer.Option("--rule", help="Report only this rule id (repeatable); all rules still run"),
+    typer.Option("--rule", metavar="ID", help="Report only this rule id (repeatable); all rules still run"),
 ]
 RunOn = Annotated[
     str,
     typer.Option(
-        "--run-on", help="Clock time after the newest event, for quiet-time resolution and escalation"
+        "--run-on",
+        metavar="DURATION",
+        help="Clock time after the newest event, for quiet-time resolution and escalation",
     ),
 ]
 Show = Annotated[
-    int, typer.Option("--show", min=0, help="Print the first N notices as duty officers see them")
+    int,
+    typer.Option("--show", min=0, metavar="N", help="Print the first N notices as duty officers see them"),
 ]
 NoticesOut = Annotated[
-    Path | None, typer.Option("--notices", help="Write every notice to this JSON Lines file")
+    Path | None, typer.Option("--notices", metavar="PATH", help="Write every notice to this JSON Lines file")
 ]
 
 
@@ -118,14 +129,21 @@ def run(
 
 
 def _feed_files(test: Backtest, files: list[Path], progress: Progress) -> None:
+    """Every file's events, merged by event time across files (each file in its own order)."""
     total = sum(f.stat().st_size for f in files if str(f) != "-")
-    task = progress.add_task("backtest", total=total or None, events=0)
+    name = files[0].name if len(files) == 1 else f"{len(files)} files"
+    task = progress.add_task(f"backtest {name}", total=total or None, events=0)
+
+    def events(path: Path, stack: ExitStack) -> Iterator[EventBase]:
+        for number, raw in _lines(path, stack):
+            progress.update(task, advance=len(raw) + 1, events=test.events)
+            event = test.decode(raw, str(path), number)
+            if event is not None:
+                yield event
+
     with ExitStack() as stack:
-        for path in files:
-            progress.update(task, description=f"backtest {path.name}")
-            for number, raw in _lines(path, stack):
-                test.feed(raw, str(path), number)
-                progress.update(task, advance=len(raw) + 1, events=test.events)
+        for event in by_event_time(events(path, stack) for path in files):
+            test.feed_event(event)
 
 
 async def _feed_topics(test: Backtest, since: datetime, progress: Progress) -> None:

@@ -54,9 +54,12 @@ def _load(path: Path, names: list[str]) -> list[ScenarioSpec]:
 
 
 def simulate(
-    rate: Annotated[float, typer.Option(min=0, help="Background events per second (0: none)")] = 50,
+    rate: Annotated[
+        float, typer.Option(min=0, metavar="N", help="Background events per second (0: none)")
+    ] = 50,
     duration: Annotated[
-        float | None, typer.Option(min=0, help="Stop after this many seconds (default: Ctrl-C)")
+        float | None,
+        typer.Option(min=0, metavar="SECONDS", help="Stop after this many seconds (default: Ctrl-C)"),
     ] = None,
     scenario: Annotated[
         list[str] | None,
@@ -64,24 +67,31 @@ def simulate(
                      "(default: all in the scenarios file)"),
     ] = None,
     every: Annotated[
-        float, typer.Option(help="Seconds between injections, one scenario at a time in turn "
-                            "(0: background only)")
+        float, typer.Option(metavar="SECONDS", help="Seconds between injections, one scenario at a time "
+                            "in turn (0: background only)")
     ] = 60,
     once: Annotated[
         bool, typer.Option("--once", help="Inject all chosen scenarios together at the start, "
                            "once; without --duration, exit when they are sent")
     ] = False,
     time_scale: Annotated[
-        float, typer.Option(min=0, help="Wall-clock seconds per scenario second: 0.1 plays ten "
-                            "times faster, 0 sends a scenario at once (event times keep the "
+        float, typer.Option(min=0, metavar="FACTOR", help="Wall-clock seconds per scenario second: 0.1 "
+                            "plays ten times faster, 0 sends a scenario at once (event times keep the "
                             "scenario's spacing)")
     ] = 1.0,
     ground_truth: Annotated[
-        Path, typer.Option(help="JSON lines of injected scenarios and the alerts each must "
-                           "raise (appended)")
+        Path, typer.Option(metavar="PATH", help="JSON lines of injected scenarios and the alerts each "
+                           "must raise (created at start, appended)")
     ] = Path(".riskstream/ground-truth.jsonl"),
-    seed: Annotated[int, typer.Option(help="Seeds the city model and its traffic")] = 7,
-    scenarios_file: Annotated[Path, typer.Option(help="Scenario definitions")] = SCENARIOS_FILE,
+    record: Annotated[
+        Path | None, typer.Option(metavar="PATH", help="Also append every event sent to this JSON Lines "
+                                  "file, one event per line exactly as sent, for `riskstream rules "
+                                  "backtest PATH`")
+    ] = None,
+    seed: Annotated[int, typer.Option(metavar="N", help="Seeds the city model and its traffic")] = 7,
+    scenarios_file: Annotated[
+        Path, typer.Option(metavar="PATH", help="Scenario definitions")
+    ] = SCENARIOS_FILE,
     mqtt: Annotated[
         str | None, typer.Option(metavar="HOST:PORT", help="Publish sensor readings to this MQTT broker "
                                  "as an IoT gateway would (topic iot/DISTRICT/METRIC/DEVICE, QoS 1) "
@@ -92,7 +102,8 @@ def simulate(
     """Send realistic 乌海市 traffic to the input topics and inject incident scenarios.
 
     Background events stay in normal ranges, so the worker should alert only on scenarios.
-    Each injection is appended to the ground-truth file with the alerts it must raise.
+    Each injection plays its scenario on devices, grids and companies of its own and is appended
+    to the ground-truth file with the alerts it must raise.
     Kafka: RISKSTREAM_KAFKA_BOOTSTRAP (or KAFKA_BOOTSTRAP_SERVERS); start one with `make kafka`.
 
     Examples: `riskstream simulate --rate 200 --duration 600` (all scenarios, one a minute);
@@ -109,12 +120,13 @@ def simulate(
         logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     run_id = new_run_id()
+    recording = f", events recorded in {record}" if record else ""
     err.print(f"simulating run {run_id} -> {settings.kafka_bootstrap}: {rate:g} events/s, "
-              f"{len(scenarios)} scenario(s), ground truth in {ground_truth}")
+              f"{len(scenarios)} scenario(s), ground truth in {ground_truth}{recording}")
     try:
         stats = asyncio.run(run_simulation(
             settings.kafka_target(), rate, duration, scenarios, every, ground_truth, progress, seed, once,
-            time_scale=time_scale, run_id=run_id, mqtt=broker,
+            time_scale=time_scale, run_id=run_id, mqtt=broker, record=record,
         ))
     except KafkaUnavailableError as exc:
         err.print(f"[red]error[/red] {exc}\nStart Kafka with `make kafka`, or point "
@@ -125,6 +137,9 @@ def simulate(
                   "or leave out --mqtt.", soft_wrap=True)
         raise typer.Exit(1) from None
     except SimulatorError as exc:
+        err.print(f"[red]error[/red] {exc}", soft_wrap=True)
+        raise typer.Exit(1) from None
+    except OSError as exc:  # the ground-truth or record file cannot be written
         err.print(f"[red]error[/red] {exc}", soft_wrap=True)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:

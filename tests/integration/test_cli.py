@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -59,6 +60,15 @@ def test_simulate_records_the_injected_scenario_as_ground_truth(fed: tuple[Worke
     assert [e["rule"] for e in record["expected"]] == ["camera-fight", "hotline-fight-report", "camera-fight"]
 
 
+def test_the_ground_truth_names_each_expected_group_as_the_incident_was_played(
+    fed: tuple[Worker, Path],
+) -> None:
+    _, truth = fed
+    record = orjson.loads(truth.read_text(encoding="utf-8"))
+    played = set(record["cast"].values())
+    assert {v for e in record["expected"] for v in e["group"].values()} <= played
+
+
 def test_simulated_incident_reaches_the_police_topic(fed: tuple[Worker, Path]) -> None:
     worker, truth = fed
     want = len(orjson.loads(truth.read_text(encoding="utf-8"))["expected"])
@@ -78,6 +88,17 @@ def test_tail_shows_the_alerts_with_their_tier_place_and_reason(fed: tuple[Worke
     assert "YELLOW III" in result.stdout
     assert "乌海市 / 海勃湾区" in result.stdout
     assert "police: route 'police-matters' matched" in result.stdout
+
+
+def test_tail_shows_real_looking_devices_without_a_run_id(fed: tuple[Worker, Path]) -> None:
+    worker, truth = fed
+    want = len(orjson.loads(truth.read_text(encoding="utf-8"))["expected"])
+    result = riskstream(
+        worker, "tail", "--agency", "police", "--from-beginning", "--limit", str(want), timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"CAM-HBW-\d{4}\b", result.stdout)
+    assert "~" not in result.stdout
 
 
 def test_tail_refuses_an_unknown_agency_and_lists_the_known_ones(fed: tuple[Worker, Path]) -> None:

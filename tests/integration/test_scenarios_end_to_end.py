@@ -13,10 +13,10 @@ from typing import Any
 import orjson
 import pytest
 
-from connectors.scenarios import GroundTruth, load_scenarios, materialise
+from connectors.scenarios import GroundTruth, Injection, load_scenarios, materialise
 from connectors.simulator import inject
 from rules.compiler import load_ruleset
-from rules.events import EVENT_ADAPTER
+from rules.events import EVENT_ADAPTER, EventBase
 from rules.routing import load_routing
 from rules.testing import replay
 from streams.settings import PACKAGE_RULES, Settings
@@ -35,12 +35,16 @@ class Run:
     by_topic: dict[str, list[dict[str, Any]]]
 
 
-def predict(run_id: str, start: Any) -> list[dict[str, Any]]:
-    """Every notice the pure core raises for the same materialised events (same ids, same order)."""
+def predict(truths: list[GroundTruth]) -> list[dict[str, Any]]:
+    """Every notice the pure core raises for the same materialised events (same ids, same identifiers
+    as cast, same order), rebuilt from the ground truth alone."""
     ruleset = load_ruleset([PACKAGE_RULES / "packs"], ROUTER)
-    out = []
-    for scenario in SCENARIOS:
-        events = [EVENT_ADAPTER.validate_python(raw) for _, raw in materialise(scenario, run_id, start)]
+    by_name = {s.name: s for s in SCENARIOS}
+    out: list[dict[str, Any]] = []
+    for truth in truths:
+        injection = Injection(truth.run_id, truth.injected_at, truth.cast)
+        raw = materialise(by_name[truth.scenario], injection)
+        events: list[EventBase] = [EVENT_ADAPTER.validate_python(ev) for _, ev in raw]
         out.extend(n.alert.model_dump(mode="json") for n in replay(ruleset, events, clock_ticks=False))
     return out
 
@@ -52,7 +56,7 @@ def run(bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ru
     settings = Settings(kafka_bootstrap=bootstrap, topic_prefix=worker.prefix)
     run_id = "it"
     truths = asyncio.run(inject(settings.kafka_target(), SCENARIOS, run_id, gap=0.3))
-    predicted = predict(run_id, truths[0].injected_at)
+    predicted = predict(truths)
     audit_topic = settings.topic(settings.topic_audit)
     records = consume(
         bootstrap, [audit_topic], lambda r: len(r) >= len(predicted), timeout=90, settle=3.0
@@ -91,6 +95,12 @@ def test_live_notices_are_exactly_the_ones_the_core_predicts(run: Run) -> None:
 
 def test_notice_count_matches_the_scenarios(run: Run) -> None:
     assert len(run.audit) == sum(len(t.expected) for t in run.truths)
+
+
+def test_scenarios_injected_together_are_played_on_identifiers_of_their_own(run: Run) -> None:
+    played = [v for t in run.truths for v in t.cast.values()]
+    assert played and len(played) == len(set(played))
+    assert not [n["group_key"] for n in run.audit if "~" in n["group_key"]]
 
 
 def test_live_notices_carry_the_predicted_tier_agencies_and_count(run: Run) -> None:

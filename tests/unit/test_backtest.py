@@ -10,8 +10,10 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
-from rules.backtest import MAX_REJECTS_KEPT, Backtest
+from rules.backtest import MAX_REJECTS_KEPT, Backtest, by_event_time
 from rules.compiler import RuleSet
+from rules.decoding import decode_event
+from rules.events import EventBase
 from streams.cli import app
 from tests.unit.conftest import T0
 
@@ -169,3 +171,42 @@ def test_the_command_wants_event_files_or_since_but_not_both(tmp_path: Path) -> 
     recorded.write_text("")
     both = CliRunner().invoke(app, ["rules", "backtest", str(recorded), "--since", "1h"])
     assert both.exit_code == 2
+
+
+def decoded(*lines: bytes) -> list[EventBase]:
+    return [decode_event(line) for line in lines]
+
+
+def test_several_recordings_replay_interleaved_by_event_time() -> None:
+    a = decoded(gas(0, 25, "A"), gas(60, 25, "A"), gas(300, 25, "A"))
+    b = decoded(gas(30, 25, "B"), gas(200, 25, "B"))
+    merged = [e.source_id for e in by_event_time([a, b])]
+    assert merged == ["A", "B", "A", "B", "A"]
+
+
+def test_each_recording_keeps_its_own_order_when_merged() -> None:
+    late = decoded(gas(100, 25, "A"), gas(50, 25, "A"))  # its second event arrived late
+    merged = [(e.source_id, e.time) for e in by_event_time([late, decoded(gas(70, 25, "B"))])]
+    assert [s for s, _ in merged] == ["B", "A", "A"] and merged[1][1] > merged[2][1]
+
+
+def test_events_of_the_same_time_come_from_the_earlier_recording_first() -> None:
+    merged = by_event_time([decoded(gas(10, 25, "A")), decoded(gas(10, 25, "B"))])
+    assert [e.source_id for e in merged] == ["A", "B"]
+
+
+def test_the_command_backtests_two_files_as_one_stream_in_event_time(
+    write_yaml: WriteYaml, routing_file: Path, tmp_path: Path
+) -> None:
+    """Read one file after the other, the reading at 1000 s would come before the one at 500 s and
+    find the alert quiet for longer than its 10-minute cooldown: two alerts instead of one."""
+    pack = write_yaml("packs/test.yaml", f"version: 1\npack: test\nrules:\n{_indent(RULES)}")
+    first = write_yaml("first.jsonl", (gas(0, 25) + b"\n" + gas(1000, 25) + b"\n").decode())
+    second = write_yaml("second.jsonl", (gas(500, 55) + b"\n").decode())
+    out = tmp_path / "notices.jsonl"
+    argv = ["rules", "backtest", str(first), str(second), "--rules", str(pack),
+            "--routing", str(routing_file), "--notices", str(out), "--run-on", "0s"]
+    result = CliRunner().invoke(app, argv, env={"COLUMNS": "160"})
+    assert result.exit_code == 0, result.output
+    written = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    assert [(w["at"], w["alert"]["change"]) for w in written] == [(0, "opened"), (500, "tier_raised")]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -77,6 +78,24 @@ def test_background_event_ids_are_unique_and_name_the_run() -> None:
     ids = [ev["event_id"] for ev in traffic(5000, run_id="abc")]
     assert len(set(ids)) == len(ids)
     assert all(i.startswith("bg-abc-") for i in ids)
+
+
+def test_no_background_identifier_carries_the_run_id() -> None:
+    for ev in traffic(5000, run_id="m3k9x1a2f"):
+        shown = [str(v) for k, v in ev.items() if k != "event_id"] + [str(v) for v in ev["location"].values()]
+        assert not [s for s in shown if "m3k9x1a2f" in s], ev
+
+
+def test_background_tickets_are_numbered_on_the_day_in_wuhai() -> None:
+    tickets = [ev["ticket_id"] for ev in traffic(2000) if ev["family"] == "hotline"]
+    assert tickets and all(re.fullmatch(r"(12345|SSP)-20260105-\d{6}", t) for t in tickets)
+
+
+def test_the_city_names_the_ids_of_all_its_devices_and_sites() -> None:
+    city = CityModel(7)
+    ids = city.identifiers()
+    assert {d.source_id for d in city.devices()} <= ids
+    assert {d.fixed["site_id"] for d in city.sites} <= ids
 
 
 def test_background_event_time_comes_from_the_injected_clock() -> None:

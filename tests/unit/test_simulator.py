@@ -6,17 +6,19 @@ import asyncio
 from pathlib import Path
 from typing import Any, ClassVar
 
+import orjson
 import pytest
 import typer
 from typer.testing import CliRunner
 
 from connectors import simulator
+from connectors.city import CityModel
 from connectors.scenarios import load_scenarios, read_ground_truth
 from connectors.simulator import TokenBucket, run_simulation
 from rules.schema import ScenarioSpec
 from streams.settings import Settings, get_settings
 from streams.simulate_cli import simulate
-from tests.unit.test_scenarios import TEST_SCENARIOS, write
+from tests.unit.test_scenarios import TEST_SCENARIOS, tiny, write
 
 
 @pytest.fixture()
@@ -100,6 +102,59 @@ async def test_a_run_paces_background_and_injects_each_scenario_once(
     assert [t.run_id for t in read_ground_truth(truth)] == ["t1-0"]
     topics = {topic for topic, _, _ in FakeProducer.sent}
     assert topics == set(Settings().input_topics().values())
+
+
+async def test_a_run_records_every_event_exactly_as_it_was_sent(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, scenario: ScenarioSpec
+) -> None:
+    monkeypatch.setattr(simulator, "AIOKafkaProducer", FakeProducer)
+    record = tmp_path / "demo" / "events.jsonl"
+    await run_simulation(Settings().kafka_target(), 200, 0.5, [scenario], 60, None, False, 7, True,
+                         time_scale=0, record=record)
+    assert record.read_bytes().splitlines() == [value for _, _, value in FakeProducer.sent]
+
+
+async def test_a_recording_appends_to_what_the_file_held(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, scenario: ScenarioSpec
+) -> None:
+    monkeypatch.setattr(simulator, "AIOKafkaProducer", FakeProducer)
+    record = tmp_path / "events.jsonl"
+    record.write_bytes(b'{"kept": true}\n')
+    await run_simulation(Settings().kafka_target(), 0, None, [scenario], 60, None, False, 7, True,
+                         time_scale=0, record=record)
+    lines = record.read_bytes().splitlines()
+    assert lines[0] == b'{"kept": true}' and len(lines) == 1 + len(scenario.events)
+
+
+async def test_a_run_creates_the_ground_truth_file_before_anything_is_injected(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, scenario: ScenarioSpec
+) -> None:
+    monkeypatch.setattr(simulator, "AIOKafkaProducer", FakeProducer)
+    truth = tmp_path / "run" / "truth.jsonl"
+    await run_simulation(Settings().kafka_target(), 100, 0.2, [scenario], 0, truth, False, 7, False)
+    assert truth.read_text(encoding="utf-8") == ""
+
+
+async def test_a_second_run_casts_nothing_the_first_runs_ground_truth_shows_in_use(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(simulator, "AIOKafkaProducer", FakeProducer)
+    spec, truth = tiny(tmp_path), tmp_path / "truth.jsonl"
+    for run_id in ("first", "second"):  # 4 + 4 injections of an id with 8 other numbers to take
+        await run_simulation(Settings().kafka_target(), 0, None, [spec] * 4, 60, truth, False, 7, True,
+                             time_scale=0, run_id=run_id)
+    used = [t.cast["G-1"] for t in read_ground_truth(truth)]
+    assert len(used) == len(set(used)) == 8
+
+
+async def test_incidents_are_never_cast_on_the_citys_own_devices(
+    monkeypatch: pytest.MonkeyPatch, scenario: ScenarioSpec
+) -> None:
+    monkeypatch.setattr(simulator, "AIOKafkaProducer", FakeProducer)
+    await run_simulation(Settings().kafka_target(), 0, None, [scenario] * 50, 60, None, False, 7, True,
+                         time_scale=0)
+    sources = {orjson.loads(value)["source_id"] for _, _, value in FakeProducer.sent}
+    assert len(sources) > 50 and not sources & CityModel(7).identifiers()
 
 
 async def test_a_once_run_without_duration_ends_after_the_scenarios(
