@@ -75,9 +75,8 @@ class AlertBook:
         """Take over an alert found in storage (after a restart or a rebalance)."""
         self.states[fp] = state
         self._schedule(fp, state)
-        ack = self.world.acks.get(state.alert_id)
-        if state.open and ack is not None and state.acked_by is None:
-            self.due.set(fp, now.timestamp(), None)  # acknowledged while nobody held it
+        if state.open and self.world.pending(state.alert_id, state.acked_by is not None):
+            self.due.set(fp, now.timestamp(), None)  # acknowledged or resolved while nobody held it
 
     def apply(self, fp: str, decision: Decision, now: datetime) -> Decision:
         """Keep the decision's state, tell ``on_decision``, then carry out its effects in order."""

@@ -50,6 +50,10 @@ class AlertState(BaseModel):
     acked_by: str | None = None
     acked_at: AwareDatetime | None = None
     ack_note: str | None = None
+    resolved_by: str | None = None
+    """Who resolved it by hand (None: it ended by itself, or has not ended)."""
+    resolved_at: AwareDatetime | None = None
+    resolve_note: str | None = None
     resolved_clock: AwareDatetime | None = None
     withheld: str | None = None
     """Why the last notice was held back from agencies (None: it was delivered)."""

@@ -169,9 +169,18 @@ class Alert(_Frozen):
     routed_because: dict[str, str] = Field(description="Agency id to why it received the alert")
     raised_at: AwareDatetime = Field(description="Processing time the notice was produced")
     escalation: int = Field(default=0, ge=0, description="Escalation steps taken while unacknowledged")
-    acknowledged_by: str | None = None
-    acknowledged_at: AwareDatetime | None = None
-    ack_note: str | None = None
+    acknowledged_by: str | None = Field(default=None, description="Who took it on (`riskstream ack --by`)")
+    acknowledged_at: AwareDatetime | None = Field(default=None, description="When they took it on")
+    ack_note: str | None = Field(default=None, description="What they said they are doing (`ack --note`)")
+    resolved_by: str | None = Field(
+        default=None,
+        description="Who closed it by hand (`riskstream resolve --by`); none when it ended by itself",
+    )
+    resolved_at: AwareDatetime | None = Field(
+        default=None,
+        description="When it resolved: the duty officer's resolve, or the clock when it ended by itself",
+    )
+    resolve_note: str | None = Field(default=None, description="Why it was closed (`resolve --note`)")
     inhibited: list[str] = Field(default_factory=list, description="Alert ids withheld because of this one")
     inhibited_count: int = 0
     storm: StormSummary | None = None

@@ -34,9 +34,9 @@ from rules.alerts import (
     InhibitedNote,
     alert_id,
 )
-from rules.notices import build_alert, suppressor
+from rules.notices import build_alert, recipients, suppressor
 from rules.routing import Router
-from rules.world import ActiveAlert, World
+from rules.world import Ack, ActiveAlert, World
 
 __all__ = [
     "RESOLVED_RETENTION",
@@ -100,6 +100,12 @@ class Decision:
         )
 
 
+def _acknowledged(state: AlertState, ack: Ack) -> AlertState:
+    return state.model_copy(
+        update={"status": "acknowledged", "acked_by": ack.by, "acked_at": ack.at, "ack_note": ack.note}
+    )
+
+
 def _evidence(old: tuple[str, ...], c: AlertCandidate) -> tuple[str, ...]:
     new = [e for e in (*c.evidence, c.event_id) if e not in old]
     return (*old, *dict.fromkeys(new))[-MAX_EVIDENCE:]
@@ -159,20 +165,16 @@ class Dispatcher:
             return Decision(state, reason="waiting")
         c = state.candidate
         ack = world.acks.get(state.alert_id)
-        if ack is not None and ack.action == "resolve":
-            return self._resolve(state, now, by=ack.by, note=ack.note)
+        if ack is not None and state.acked_by is not None:
+            ack = None  # applied already
+        resolve = world.resolves.get(state.alert_id)
+        if resolve is not None:
+            # An acknowledgement not yet applied is told with the resolve, each with its own who and why.
+            return self._resolve(_acknowledged(state, ack) if ack else state, now, by=resolve)
         if self._quiet(state, now):
             return self._resolve(state, now)
-        if ack is not None and state.acked_by is None:
-            acked = state.model_copy(
-                update={
-                    "status": "acknowledged",
-                    "acked_by": ack.by,
-                    "acked_at": ack.at,
-                    "ack_note": ack.note,
-                }
-            )
-            return self._notify(acked, c, now, world, "acknowledged")
+        if ack is not None:
+            return self._notify(_acknowledged(state, ack), c, now, world, "acknowledged")
         step = self._escalation_due(state, now)
         if step:
             return self._escalate(state, now, world, step)
@@ -324,19 +326,23 @@ class Dispatcher:
         state: AlertState,
         now: datetime,
         event: AlertCandidate | None = None,
-        by: str | None = None,
-        note: str | None = None,
+        by: Ack | None = None,
     ) -> Decision:
         """The condition ended: tell whoever heard it fire (the same agencies), then forget it soon.
 
-        ``event`` is the match that ended it (an absent group reporting again), if any.
+        ``event`` is the match that ended it (an absent group reporting again), if any; ``by`` the
+        duty officer's resolve, if it was closed by hand. Who acknowledged it stays as it was.
         """
-        update: dict[str, object] = {"status": "resolved", "resolved_clock": now}
+        update: dict[str, object] = {
+            "status": "resolved",
+            "resolved_clock": now,
+            "resolved_at": now if by is None else by.at,
+            "resolved_by": None if by is None else by.by,
+            "resolve_note": None if by is None else by.note,
+        }
         if event is not None:
             update["last_seen"] = max(state.last_seen, event.event_time)
             update["evidence"] = _evidence(state.evidence, event)
-        if by is not None and state.acked_by is None:
-            update.update(acked_by=by, ack_note=note, acked_at=now)
         done = state.model_copy(update=update)
         told = self._notify(done, event or state.candidate, now, World(), "resolved")
         told.effects.append(Publish(state.candidate.fingerprint, None))
@@ -357,9 +363,13 @@ class Dispatcher:
         return step
 
     def _escalate(self, state: AlertState, now: datetime, world: World, step: int) -> Decision:
-        base = route_input(state.candidate, state.tier)
+        """Take escalation step ``step``: a notice if it reaches an agency that has not heard of the
+        alert yet or raises its tier; otherwise one only if the policy says to re-notify, and then
+        saying so. The step is taken either way, so the next one follows on time."""
+        c = state.candidate
+        base = route_input(c, state.tier)
         added, _ = self.router.escalation_step(base, step)
-        _, raised = self.router.escalation_step(route_input(state.candidate, state.tier), 1)
+        _, raised = self.router.escalation_step(base, 1)
         tier = raised if raised.rank > state.tier.rank else state.tier
         up = state.model_copy(
             update={
@@ -370,14 +380,28 @@ class Dispatcher:
                 "status": "escalated",
             }
         )
-        return self._notify(up, state.candidate, now, world, "escalated")
+        told = recipients(self.router, up, c, "escalated")
+        if tier != state.tier or any(agency not in state.heard for agency in told):
+            return self._notify(up, c, now, world, "escalated")
+        again = self.router.escalation_renotice(base, step)
+        if again:
+            return self._notify(up, c, now, world, "escalated", because=again)
+        return Decision(up, reason="escalated_no_one_new")
 
     # -- notices ----------------------------------------------------------------------------
 
     def _notify(
-        self, s: AlertState, c: AlertCandidate, now: datetime, world: World, change: Change
+        self,
+        s: AlertState,
+        c: AlertCandidate,
+        now: datetime,
+        world: World,
+        change: Change,
+        because: dict[str, str] | None = None,
     ) -> Decision:
-        """One notice of ``change``: to its agencies, or withheld (audited) and why; the state after it."""
+        """One notice of ``change``: to its agencies, or withheld (audited) and why; the state after it.
+
+        ``because``: reasons that replace the standing ones of those agencies in this notice."""
         effects: list[Effect] = []
         withheld = None
         if change in ("resolved", "acknowledged"):
@@ -398,7 +422,7 @@ class Dispatcher:
                 "notified_clock": now if change != "resolved" else s.notified_clock,
             }
         )
-        alert = build_alert(self.router, s, c, now, change, withheld)
+        alert = build_alert(self.router, s, c, now, change, withheld, because)
         if withheld is None:
             heard = dict(s.heard)
             for agency, why in alert.routed_because.items():

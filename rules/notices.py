@@ -7,6 +7,7 @@ firing alert at a higher tier inhibits it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from rules.alert_state import AlertState, active_entry, labels, route_input
@@ -39,11 +40,8 @@ def suppressor(
     return None
 
 
-def build_alert(
-    router: Router, s: AlertState, c: AlertCandidate, now: datetime, change: Change, withheld: str | None
-) -> Alert:
-    """The notice for this state: what, where, since when, how often, who hears it and why."""
-    loc = c.location
+def recipients(router: Router, s: AlertState, c: AlertCandidate, change: Change) -> dict[str, str]:
+    """Who a notice of ``change`` in this state goes to, agency id to why, in a stable order."""
     routed = router.resolve(route_input(c, s.tier))
     for agency, why in s.escalated_because.items():
         routed.setdefault(agency, why)
@@ -51,6 +49,26 @@ def build_alert(
         # Whoever heard it at a higher tier hears it come down, taken in hand, and end.
         for agency, why in s.heard.items():
             routed.setdefault(agency, why)
+    return routed
+
+
+def build_alert(
+    router: Router,
+    s: AlertState,
+    c: AlertCandidate,
+    now: datetime,
+    change: Change,
+    withheld: str | None,
+    because: Mapping[str, str] | None = None,
+) -> Alert:
+    """The notice for this state: what, where, since when, how often, who hears it and why.
+
+    ``because``: reasons that replace the standing ones of those agencies for this notice (an
+    escalation step re-notifying agencies that heard of it already says so).
+    """
+    loc = c.location
+    routed = recipients(router, s, c, change)
+    routed.update(because or {})
     storm = None
     if s.storm_members:
         top = sorted(s.storm_members.items(), key=lambda kv: (-kv[1], kv[0]))
@@ -91,6 +109,9 @@ def build_alert(
         acknowledged_by=s.acked_by,
         acknowledged_at=s.acked_at,
         ack_note=s.ack_note,
+        resolved_by=s.resolved_by,
+        resolved_at=s.resolved_at,
+        resolve_note=s.resolve_note,
         inhibited=list(s.inhibited),
         inhibited_count=s.inhibited_count,
         storm=storm,

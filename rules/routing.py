@@ -54,16 +54,39 @@ class RouteMatch(_Strict):
 
 
 class EscalationPolicy(_Strict):
-    """Unacknowledged for ``after``: re-send with the next agency of ``to`` added, up to ``limit`` times."""
+    """Unacknowledged for ``after``: re-send with the next agency of ``to`` added, up to ``limit`` times.
+
+    A step that reaches no agency that has not heard of the alert already, at an unchanged tier, sends
+    nothing, unless ``renotify`` says to tell them again.
+    """
 
     after: Duration = Field(gt=0)
     to: list[AgencyId] = Field(min_length=1)
     raise_tier: bool = Field(default=False, description="Each step also raises the tier by one (to red)")
-    limit: int | None = Field(default=None, ge=1, description="Steps at most; default one per agency in 'to'")
+    limit: int | None = Field(
+        default=None,
+        ge=1,
+        description="Steps at most; default one per agency in 'to' (steps after it name the last one)",
+    )
+    renotify: bool = Field(
+        default=False,
+        description="A step that adds no agency and no tier re-sends the alert anyway, saying so; "
+        "default: such a step sends nothing",
+    )
 
     @property
     def steps(self) -> int:
         return self.limit if self.limit is not None else len(self.to)
+
+    @model_validator(mode="after")
+    def _steps_tell_someone(self) -> EscalationPolicy:
+        if self.limit is not None and self.limit > len(self.to) and not (self.raise_tier or self.renotify):
+            raise ValueError(
+                f"limit {self.limit} is more steps than the agencies in 'to' ({len(self.to)}): the steps "
+                "after the last agency would tell nobody new, so they would send nothing; add "
+                "'renotify: true' to re-send them, 'raise_tier: true', or lower the limit"
+            )
+        return self
 
 
 class RouteSpec(_Strict):
@@ -258,6 +281,21 @@ class Router:
             for _ in range(step):
                 tier = _one_up(tier)
         return added, tier
+
+    def escalation_renotice(self, a: RouteInput, step: int) -> dict[str, str]:
+        """When ``step`` tells nobody new: the agency it names and why it hears the alert again, if
+        the policy says to re-notify ({} if it does not)."""
+        found = self.escalation_policy(a)
+        if found is None or step <= 0 or not found[1].renotify:
+            return {}
+        name, policy = found
+        step = min(step, policy.steps)
+        agency = policy.to[min(step, len(policy.to)) - 1]
+        return {
+            agency: f"escalated: not acknowledged within {format_duration(policy.after * step)}; "
+            f"re-notified as the policy says (route '{name}' escalation {step} of {policy.steps}, "
+            "renotify)"
+        }
 
 
 def _one_up(tier: Tier) -> Tier:

@@ -198,10 +198,18 @@ class Ack(BaseModel):
 class World:
     active: ActiveIndex = field(default_factory=ActiveIndex)
     acks: dict[str, Ack] = field(default_factory=dict)
+    """Acknowledgements by alert id: the first one of an alert counts."""
+    resolves: dict[str, Ack] = field(default_factory=dict)
+    """Resolutions by hand by alert id, kept beside the acknowledgement: each has its own who, when
+    and why, and a resolve must not hide an acknowledgement not yet applied."""
     silences: SilenceBook = field(default_factory=SilenceBook)
 
     def ack(self, ack: Ack) -> None:
-        """The first ack of an alert counts (a later resolve still does)."""
-        held = self.acks.get(ack.alert_id)
-        if held is None or (held.action == "ack" and ack.action == "resolve"):
-            self.acks[ack.alert_id] = ack
+        """Record an acknowledgement or a resolve; the first of each kind per alert counts."""
+        book = self.acks if ack.action == "ack" else self.resolves
+        book.setdefault(ack.alert_id, ack)
+
+    def pending(self, alert_id: str, acknowledged: bool) -> bool:
+        """Whether an alert has an acknowledgement (if it is not ``acknowledged`` yet) or a resolve
+        waiting to be applied."""
+        return alert_id in self.resolves or (not acknowledged and alert_id in self.acks)

@@ -107,7 +107,7 @@ def file_cmd(config: ConfigArg, metrics_port: MetricsOpt = None) -> None:
 
 @app.command()
 def check(
-    configs: Annotated[list[Path], typer.Argument(metavar="CONFIG...", help="Connector files")],
+    configs: Annotated[list[Path], typer.Argument(metavar="CONFIG", help="Connector files")],
 ) -> None:
     """Validate connector files; exit 1 with file:line messages on any error."""
     failed = 0
@@ -133,8 +133,7 @@ def dry_run(
 ) -> None:
     """Show the events a sample input becomes, and what would be dead-lettered and why.
 
-    Sends nothing. Example: riskstream connect dry-run connectors/configs/http-hikvision.yaml
-    connectors/samples/hikvision-crowd.json
+    Sends nothing. Example: riskstream connect dry-run CONFIG connectors/samples/hikvision-crowd.json
     """
     connector = _load(config)
     try:

@@ -55,7 +55,7 @@ async def read_all(settings: Settings, topic: str) -> dict[bytes, bytes | None]:
     try:
         if topic not in await consumer.topics():
             return {}
-        parts = [TopicPartition(topic, p) for p in (await _partitions(settings, [topic]))[topic]]
+        parts = [TopicPartition(topic, p) for p in (await partitions_of(settings, [topic]))[topic]]
         consumer.assign(parts)
         await consumer.seek_to_beginning(*parts)
         end = await consumer.end_offsets(parts)
@@ -104,7 +104,7 @@ async def read_since(
                 f"topic(s) {', '.join(missing)} do not exist on {settings.kafka_bootstrap}: "
                 "check RISKSTREAM_TOPIC_PREFIX and the topic settings (`riskstream config`)"
             )
-        known = await _partitions(settings, topics)
+        known = await partitions_of(settings, topics)
         parts = [TopicPartition(t, p) for t in topics for p in known[t]]
         consumer.assign(parts)
         end = await consumer.end_offsets(parts)
@@ -147,7 +147,7 @@ async def read_since(
         await consumer.stop()
 
 
-async def _partitions(settings: Settings, topics: Sequence[str]) -> dict[str, list[int]]:
+async def partitions_of(settings: Settings, topics: Sequence[str]) -> dict[str, list[int]]:
     """Topics' partitions as the broker has them (a consumer only knows the topics it fetched)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     await admin.start()

@@ -21,9 +21,11 @@ err = Console(stderr=True, highlight=False)
 
 PathsArg = Annotated[
     list[Path] | None,
-    typer.Argument(help="Pack files or directories (default: the configured rules path)"),
+    typer.Argument(metavar="PATH", help="Pack files or directories (default: the configured rules path)"),
 ]
-RoutingOpt = Annotated[Path | None, typer.Option("--routing", help="Routing file (default: configured)")]
+RoutingOpt = Annotated[
+    Path | None, typer.Option("--routing", metavar="PATH", help="Routing file (default: configured)")
+]
 
 
 def _load(paths: list[Path] | None, routing: Path | None) -> RuleSet:
@@ -95,7 +97,11 @@ def backtest(
     since: backtest_cli.Since = None,
     rules: Annotated[
         list[Path] | None,
-        typer.Option("--rules", help="Pack file or directory (repeatable; default: the configured path)"),
+        typer.Option(
+            "--rules",
+            metavar="PATH",
+            help="Pack file or directory (repeatable; default: the configured path)",
+        ),
     ] = None,
     routing: RoutingOpt = None,
     rule: backtest_cli.RuleOpt = None,
@@ -114,9 +120,9 @@ def backtest(
 
 @app.command()
 def schema(
-    out_dir: Annotated[Path, typer.Argument(help="Directory for the JSON Schema files")] = Path(
-        "docs/schemas"
-    ),
+    out_dir: Annotated[
+        Path, typer.Argument(metavar="DIR", help="Directory for the JSON Schema files")
+    ] = Path("docs/schemas"),
 ) -> None:
     """Export JSON Schema for every event family and for alerts."""
     from rules.schema_export import export_schemas

@@ -59,7 +59,7 @@ class WorldReader:
                     log.info(
                         "world read: %d open alerts, %d acks, %d silences",
                         len(self.world.active),
-                        len(self.world.acks),
+                        len(self.world.acks) + len(self.world.resolves),
                         len(self.world.silences.all()),
                     )
             while True:
@@ -78,7 +78,7 @@ class WorldReader:
                         "skipping unreadable %s record at offset %s: %s", record.topic, record.offset, exc
                     )
         metrics.WORLD.labels("active").set(len(self.world.active))
-        metrics.WORLD.labels("acks").set(len(self.world.acks))
+        metrics.WORLD.labels("acks").set(len(self.world.acks) + len(self.world.resolves))
         metrics.WORLD.labels("silences").set(len(self.world.silences.all()))
 
     async def apply(self, record: ConsumerRecord[bytes, bytes], notify: bool) -> None:

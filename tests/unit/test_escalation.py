@@ -1,9 +1,11 @@
 """Escalation: an alert nobody acknowledges is re-sent to the next level, on the clock from opening.
 
-A route's ``escalate: {after, to, raise_tier, limit}`` applies to the alerts it matches. Step k is
-due at opening + k * after (clock time); each step adds the next agency of ``to`` (with the reason),
-optionally raises the tier by one, and stops at ``limit`` (default: one step per agency). An
-acknowledgement stops it and is itself a notice; a duty officer may also resolve by hand.
+A route's ``escalate: {after, to, raise_tier, limit, renotify}`` applies to the alerts it matches.
+Step k is due at opening + k * after (clock time); each step adds the next agency of ``to`` (with
+the reason), optionally raises the tier by one, and stops at ``limit`` (default: one step per
+agency). A step that reaches no agency that has not heard of the alert, at an unchanged tier, sends
+nothing unless the policy says ``renotify: true``, and then the notice says why. An acknowledgement
+stops it and is itself a notice; a duty officer may also resolve by hand.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from rules.errors import RuleSetError
 from rules.lifecycle import Publish
 from rules.model import Risk, Tier
 from rules.routing import Router
@@ -127,28 +130,92 @@ def test_raise_tier_raises_one_tier_a_step_up_to_red(write_yaml: WriteYaml) -> N
         ROUTES.replace("to: [emergency, governance]}", "to: [emergency], limit: 3, raise_tier: true}"),
     )
     desk = opened(r)
-    tiers, agencies = [], []
-    for k in (1, 2, 3):
-        (n,) = desk.tick(FP, at(k * 10 * MIN)).notices
-        tiers.append(n.alert.tier)
-        agencies.append(n.alert.agencies)
-    assert tiers == [Tier.orange, Tier.red, Tier.red]
-    # Red reaches the agencies red alerts escalate to.
-    assert agencies == [["fire", "emergency"], ["fire", "mayor", "emergency"], ["fire", "mayor", "emergency"]]
+    sent = [n.alert for k in (1, 2, 3) for n in desk.tick(FP, at(k * 10 * MIN)).notices]
+    # Red reaches the agencies red alerts escalate to; the third step, at red already, tells no one new.
+    assert [(a.tier, a.agencies) for a in sent] == [
+        (Tier.orange, ["fire", "emergency"]),
+        (Tier.red, ["fire", "mayor", "emergency"]),
+    ]
+    assert desk.state(FP).escalation == 3
     assert desk.tick(FP, at(40 * MIN)).reason == "waiting"
 
 
-def test_limit_repeats_the_last_agency_and_counts_steps(write_yaml: WriteYaml) -> None:
-    r = routing(write_yaml, ROUTES.replace("to: [emergency, governance]}", "to: [emergency], limit: 3}"))
+def test_a_step_that_raises_the_tier_is_a_notice_though_it_adds_no_agency(write_yaml: WriteYaml) -> None:
+    r = routing(
+        write_yaml,
+        ROUTES.replace("agencies: [fire]", "agencies: [fire, emergency]").replace(
+            "to: [emergency, governance]}", "to: [emergency], raise_tier: true}"
+        ),
+    )
+    desk = opened(r)
+    (n,) = desk.tick(FP, at(10 * MIN)).notices
+    a = n.alert
+    assert (a.change, a.tier, a.agencies) == ("escalated", Tier.orange, ["fire", "emergency"])
+
+
+def test_a_step_to_an_agency_that_already_heard_sends_nothing_and_the_next_step_is_on_time(
+    write_yaml: WriteYaml,
+) -> None:
+    r = routing(write_yaml, ROUTES.replace("agencies: [fire]", "agencies: [fire, emergency]"))
+    desk = opened(r)
+    quiet = desk.tick(FP, at(10 * MIN))
+    assert (quiet.reason, quiet.notices, quiet.effects) == ("escalated_no_one_new", [], [])
+    assert desk.state(FP).escalation == 1
+    assert desk.dispatcher.next_due(desk.state(FP)) == at(20 * MIN)
+    (n,) = desk.tick(FP, at(20 * MIN)).notices
+    assert (n.alert.change, n.alert.escalation, n.alert.notice_seq) == ("escalated", 2, 2)
+    assert n.alert.routed_because["governance"] == (
+        "not acknowledged within 20m (route 'safety' escalation 2 of 2)"
+    )
+
+
+def test_steps_after_the_last_agency_of_to_send_nothing_without_renotify(write_yaml: WriteYaml) -> None:
+    policy = "to: [emergency], limit: 3, raise_tier: true}"
+    r = routing(write_yaml, ROUTES.replace("to: [emergency, governance]}", policy))
+    desk = opened(r, tier=Tier.red)
+    steps = [desk.tick(FP, at(k * 10 * MIN)) for k in (1, 2, 3)]
+    assert [len(d.notices) for d in steps] == [1, 0, 0]
+    assert desk.state(FP).escalation == 3
+    assert desk.dispatcher.next_due(desk.state(FP)) == at(60 * MIN)
+
+
+def test_renotify_resends_a_step_that_adds_no_agency_and_says_why(write_yaml: WriteYaml) -> None:
+    policy = "to: [emergency], limit: 3, renotify: true}"
+    r = routing(write_yaml, ROUTES.replace("to: [emergency, governance]}", policy))
     desk = opened(r)
     steps = [desk.tick(FP, at(k * 10 * MIN)).notices[0].alert for k in (1, 2, 3)]
-    assert [a.escalation for a in steps] == [1, 2, 3]
-    assert all(a.agencies == ["fire", "emergency"] for a in steps)
-    assert (
-        steps[0].routed_because["emergency"]
-        == "not acknowledged within 10m (route 'safety' escalation 1 of 3)"
+    assert [(a.change, a.escalation, a.agencies) for a in steps] == [
+        ("escalated", k, ["fire", "emergency"]) for k in (1, 2, 3)
+    ]
+    assert steps[0].routed_because["emergency"] == (
+        "not acknowledged within 10m (route 'safety' escalation 1 of 3)"
     )
+    assert steps[1].routed_because == {
+        "fire": "route 'safety' matched",
+        "emergency": "escalated: not acknowledged within 20m; re-notified as the policy says "
+        "(route 'safety' escalation 2 of 3, renotify)",
+    }
     assert desk.dispatcher.next_due(desk.state(FP)) == at(60 * MIN)
+
+
+def test_renotify_resends_a_step_to_an_agency_that_heard_through_routing(write_yaml: WriteYaml) -> None:
+    r = routing(
+        write_yaml,
+        ROUTES.replace("agencies: [fire]", "agencies: [fire, emergency]").replace(
+            "to: [emergency, governance]}", "to: [emergency, governance], renotify: true}"
+        ),
+    )
+    desk = opened(r)
+    (n,) = desk.tick(FP, at(10 * MIN)).notices
+    assert n.alert.routed_because["emergency"] == (
+        "escalated: not acknowledged within 10m; re-notified as the policy says "
+        "(route 'safety' escalation 1 of 2, renotify)"
+    )
+
+
+def test_a_limit_beyond_the_agencies_of_to_needs_renotify_or_raise_tier(write_yaml: WriteYaml) -> None:
+    with pytest.raises(RuleSetError, match="limit 3 is more steps than the agencies in 'to' \\(1\\)"):
+        routing(write_yaml, ROUTES.replace("to: [emergency, governance]}", "to: [emergency], limit: 3}"))
 
 
 def test_a_tier_raised_by_escalation_is_not_lowered_by_later_matches_at_the_old_tier(
@@ -236,15 +303,13 @@ def test_a_second_ack_changes_nothing(router: Router) -> None:
     assert desk.state(FP).acked_by == "li"
 
 
-def test_the_world_keeps_the_first_ack_but_a_later_resolve_still_counts() -> None:
+def test_the_world_keeps_the_first_ack_and_the_first_resolve_each_on_its_own() -> None:
     world = World()
     world.ack(Ack(alert_id="a", by="li", at=at(0)))
     world.ack(Ack(alert_id="a", by="wang", at=at(1)))
-    assert world.acks["a"].by == "li"
     world.ack(Ack(alert_id="a", action="resolve", by="zhao", at=at(2)))
-    assert (world.acks["a"].action, world.acks["a"].by) == ("resolve", "zhao")
-    world.ack(Ack(alert_id="a", by="qian", at=at(3)))
-    assert world.acks["a"].by == "zhao"
+    world.ack(Ack(alert_id="a", action="resolve", by="qian", at=at(3)))
+    assert (world.acks["a"].by, world.resolves["a"].by) == ("li", "zhao")
 
 
 # --- resolve by hand ------------------------------------------------------------------------------
@@ -258,17 +323,42 @@ def test_resolve_by_hand_sends_the_resolved_notice_and_clears_the_index(router: 
     (n,) = d.notices
     a = n.alert
     assert (a.status, a.change, a.notice_seq) == ("resolved", "resolved", 3)
-    assert (a.acknowledged_by, a.ack_note, a.acknowledged_at) == ("zhao", "valve closed", at(15 * MIN))
+    assert (a.resolved_by, a.resolve_note, a.resolved_at) == ("zhao", "valve closed", at(15 * MIN))
     assert a.agencies == ["fire", "emergency"]
     assert d.effects == [Publish(FP, None)]
     assert FP not in {x.fingerprint for x in desk.world.active}
 
 
-def test_resolve_by_hand_keeps_who_acknowledged_it(router: Router) -> None:
+def test_a_resolve_by_hand_is_not_an_acknowledgement(router: Router) -> None:
     desk = opened(router)
-    desk.act(FP, at(1 * MIN), by="li", note="seen")
-    (n,) = desk.act(FP, at(5 * MIN), action="resolve", by="zhao").notices
-    assert (n.alert.status, n.alert.acknowledged_by, n.alert.ack_note) == ("resolved", "li", "seen")
+    (n,) = desk.act(FP, at(5 * MIN), action="resolve", by="zhao", note="valve closed").notices
+    assert (n.alert.acknowledged_by, n.alert.acknowledged_at, n.alert.ack_note) == (None, None, None)
+
+
+def test_a_resolve_after_an_ack_shows_both_each_with_its_own_who_why_and_when(router: Router) -> None:
+    desk = opened(router)
+    desk.act(FP, at(1 * MIN), by="li", note="crew on the way")
+    (n,) = desk.act(FP, at(5 * MIN), action="resolve", by="zhao", note="valve closed").notices
+    a = n.alert
+    assert (a.acknowledged_by, a.ack_note, a.acknowledged_at) == ("li", "crew on the way", at(1 * MIN))
+    assert (a.resolved_by, a.resolve_note, a.resolved_at) == ("zhao", "valve closed", at(5 * MIN))
+
+
+def test_an_ack_not_yet_applied_when_the_resolve_comes_is_told_with_it(router: Router) -> None:
+    desk = opened(router)
+    aid = desk.state(FP).alert_id
+    desk.world.ack(Ack(alert_id=aid, by="li", note="crew on the way", at=at(1 * MIN)))
+    (n,) = desk.act(FP, at(2 * MIN), action="resolve", by="zhao").notices
+    assert (n.alert.change, n.alert.acknowledged_by, n.alert.resolved_by) == ("resolved", "li", "zhao")
+
+
+def test_a_resolve_by_the_clock_has_a_time_and_no_one_who_resolved_it(router: Router) -> None:
+    desk = opened(router)
+    desk.act(FP, at(1 * MIN), by="li")
+    (n,) = desk.tick(FP, at(60 * MIN)).notices
+    a = n.alert
+    assert (a.status, a.resolved_by, a.resolve_note, a.resolved_at) == ("resolved", None, None, at(60 * MIN))
+    assert a.acknowledged_by == "li"
 
 
 def test_a_match_after_resolve_by_hand_opens_a_new_alert(router: Router) -> None:

@@ -7,6 +7,7 @@ runs the clock on so quiet time, escalation and absence can act. Expectations ma
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import pytest
@@ -131,13 +132,35 @@ def test_an_action_at_the_same_offset_as_an_event_comes_first(load_rules: LoadRu
     passes(run(load_rules, case(gas("0s") + gas("1m"), expect, actions)))
 
 
-def test_resolve_by_hand_names_who_resolved_it(load_rules: LoadRules) -> None:
+def test_resolve_by_hand_names_who_resolved_it_and_why(load_rules: LoadRules) -> None:
     actions = "    - {at: 2m, resolve: {rule: gas}, by: zhao, note: valve closed}\n"
     expect = "    - {rule: gas}\n    - {rule: gas, status: resolved, change: resolved, at: 2m}\n"
     result = passes(run(load_rules, case(gas("0s"), expect, actions, until="1h")))
-    assert (result.notices[1].alert.acknowledged_by, result.notices[1].alert.ack_note) == (
+    done = result.notices[1].alert
+    assert (done.resolved_by, done.resolve_note) == ("zhao", "valve closed")
+    assert done.acknowledged_by is None
+
+
+def test_an_ack_then_a_resolve_each_keep_their_own_who_why_and_when(load_rules: LoadRules) -> None:
+    actions = (
+        "    - {at: 1m, ack: {rule: gas}, by: li, note: on my way}\n"
+        "    - {at: 2m, resolve: {rule: gas}, by: zhao, note: valve closed}\n"
+    )
+    expect = (
+        "    - {rule: gas}\n    - {rule: gas, change: acknowledged, at: 1m}\n"
+        "    - {rule: gas, status: resolved, change: resolved, at: 2m}\n"
+    )
+    result = passes(run(load_rules, case(gas("0s"), expect, actions, until="1h")))
+    done, start = result.notices[2].alert, result.notices[0].alert.raised_at
+    assert (done.acknowledged_by, done.ack_note, done.acknowledged_at - start) == (
+        "li",
+        "on my way",
+        timedelta(minutes=1),
+    )
+    assert (done.resolved_by, done.resolve_note, done.resolved_at - start) == (
         "zhao",
         "valve closed",
+        timedelta(minutes=2),
     )
 
 
@@ -185,6 +208,26 @@ def test_escalation_and_ack_on_the_virtual_clock(write_yaml: WriteYaml) -> None:
         "    - {rule: gas, status: resolved, agencies: [fire, emergency, governance, mayor], at: 1h}\n"
     )
     path = write_yaml("packs/esc.yaml", pack_text(rules, case(gas("0s"), expect, actions, until="2h")))
+    (result,) = run_cases(load_ruleset([path], router))
+    passes(result)
+
+
+def test_an_escalation_step_to_an_agency_that_already_heard_is_no_notice(write_yaml: WriteYaml) -> None:
+    body = """\
+    routes:
+      - name: safety
+        match: {risk: [public_safety]}
+        agencies: [emergency]
+        escalate: {after: 10m, to: [fire, governance]}
+    """
+    router = routing(write_yaml, body)
+    rules = GAS.replace("  cooldown: 5m\n", "  cooldown: 1h\n")
+    expect = (
+        "    - {rule: gas, agencies: [fire, emergency], at: 0s}\n"
+        "    - {rule: gas, change: escalated, agencies: [fire, emergency, governance], at: 20m}\n"
+        "    - {rule: gas, status: resolved, at: 1h}\n"
+    )
+    path = write_yaml("packs/esc.yaml", pack_text(rules, case(gas("0s"), expect, until="2h")))
     (result,) = run_cases(load_ruleset([path], router))
     passes(result)
 
