@@ -6,10 +6,14 @@ import typer
 
 from streams import connect_cli, rules_cli, silence_cli
 from streams.ack_cli import ack, resolve
+from streams.board_cli import board
+from streams.cli_help import use_conventional_help
 from streams.config_cli import config
 from streams.simulate_cli import simulate
 from streams.tail import tail
 from streams.worker import worker
+
+use_conventional_help()
 
 app = typer.Typer(
     help="riskstream: tiered, routed risk alerts from a city's event streams.",
@@ -23,6 +27,7 @@ app.command()(ack)
 app.command()(resolve)
 app.command()(worker)
 app.command()(tail)
+app.command()(board)
 app.command()(config)
 app.command("simulate")(simulate)
 

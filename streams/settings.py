@@ -6,8 +6,9 @@ import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from connectors.target import KafkaTarget
@@ -59,6 +60,17 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="Worker log level"
     )
+    city_zone: str = Field(
+        default="Asia/Shanghai",
+        description="The city's time zone (IANA name, e.g. Asia/Shanghai): `tail` shows times in it",
+    )
+    board_port: int = Field(default=6070, ge=1, le=65535, description="Port of `riskstream board` (web_bind)")
+    board_token: SecretStr | None = Field(
+        default=None,
+        description="Shared token a duty officer enters on the board before acting (acknowledge, resolve, "
+        "silence); unset: anyone who reaches the board may act",
+    )
+    board_token_file: Path | None = Field(default=None, description="File holding the board token instead")
     connector_metrics_port: int = Field(
         default=6068, ge=0, le=65535,
         description="Port of a connector's /metrics (on web_bind); run several connectors with "
@@ -133,6 +145,22 @@ class Settings(BaseSettings):
         if isinstance(v, str):
             return [p for p in v.split(os.pathsep) if p]
         return v
+
+    @field_validator("city_zone")
+    @classmethod
+    def _iana_zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"{v!r} is not an IANA time zone name (e.g. Asia/Shanghai, Asia/Urumqi, UTC)"
+            ) from None
+        return v
+
+    @property
+    def city_tz(self) -> ZoneInfo:
+        """The city's time zone."""
+        return ZoneInfo(self.city_zone)
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"

@@ -21,7 +21,8 @@ from rules.errors import DurationError, RiskstreamError
 from rules.events import MODELS, field_paths
 from rules.silences import MATCH_KEYS, Recurrence, Silence, SilenceFile
 from rules.yaml_source import load_yaml, to_plain
-from streams.kafka_io import read_all, send
+from streams.actions import add_silences
+from streams.kafka_io import read_all
 from streams.settings import Settings, get_settings
 
 app = typer.Typer(help="Silences and maintenance windows: hold back notices (they are still counted).")
@@ -59,28 +60,38 @@ def parse_matchers(items: list[str]) -> dict[str, str | list[str]]:
 
 
 def _store(settings: Settings, silences: list[Silence]) -> None:
-    topic = settings.topic(settings.topic_silences)
-    records = [(s.id.encode(), s.model_dump_json().encode()) for s in silences]
-    asyncio.run(send(settings, topic, records))
+    asyncio.run(add_silences(settings, silences))
 
 
 @app.command()
 def add(
-    match: Annotated[list[str] | None, typer.Option("--match", "-m", help="key=value, repeatable")] = None,
-    duration: Annotated[str | None, typer.Option("--for", help="How long, e.g. 2h (or use --until)")] = None,
+    match: Annotated[
+        list[str] | None,
+        typer.Option("--match", "-m", metavar="KEY=VALUE", help="e.g. rule=gas-leak (repeatable)"),
+    ] = None,
+    duration: Annotated[
+        str | None, typer.Option("--for", metavar="DURATION", help="How long, e.g. 2h (or use --until)")
+    ] = None,
     until: Annotated[
-        datetime | None, typer.Option(help="End time (ISO 8601; local zone if none given)")
+        datetime | None,
+        typer.Option(metavar="TIME", help="End time (ISO 8601; local zone if none given)"),
     ] = None,
-    start: Annotated[datetime | None, typer.Option(help="Start time (default now)")] = None,
-    every: Annotated[str | None, typer.Option(help="Weekly maintenance days, e.g. sun or sat,sun")] = None,
-    from_: Annotated[str | None, typer.Option("--from", help="Maintenance window start, HH:MM local")] = None,
-    to: Annotated[str | None, typer.Option("--to", help="Maintenance window end, HH:MM local")] = None,
-    tz: Annotated[str, typer.Option(help="Time zone of --from/--to")] = "Asia/Shanghai",
-    by: Annotated[str | None, typer.Option("--by", help="Author")] = None,
+    start: Annotated[datetime | None, typer.Option(metavar="TIME", help="Start time (default now)")] = None,
+    every: Annotated[
+        str | None, typer.Option(metavar="DAYS", help="Weekly maintenance days, e.g. sun or sat,sun")
+    ] = None,
+    from_: Annotated[
+        str | None, typer.Option("--from", metavar="HH:MM", help="Maintenance window start")
+    ] = None,
+    to: Annotated[str | None, typer.Option("--to", metavar="HH:MM", help="Maintenance window end")] = None,
+    tz: Annotated[str, typer.Option(metavar="ZONE", help="Time zone of --from/--to")] = "Asia/Shanghai",
+    by: Annotated[str | None, typer.Option("--by", metavar="NAME", help="Author")] = None,
     reason: Annotated[
-        str | None, typer.Option(help="Why (shown to whoever wonders where alerts went)")
+        str | None, typer.Option(metavar="TEXT", help="Why (shown to whoever wonders where alerts went)")
     ] = None,
-    file: Annotated[Path | None, typer.Option("--file", "-f", help="A YAML file of silences instead")] = None,
+    file: Annotated[
+        Path | None, typer.Option("--file", "-f", metavar="PATH", help="A YAML file of silences instead")
+    ] = None,
 ) -> None:
     """Add a silence (or a weekly maintenance window) from options or from a file."""
     settings = get_settings()
@@ -175,7 +186,9 @@ def list_(
 
 @app.command()
 def expire(
-    silence_id: Annotated[str, typer.Argument(help="The silence id (see `silence list`)")],
+    silence_id: Annotated[
+        str, typer.Argument(metavar="SILENCE_ID", help="The silence id (see `silence list`)")
+    ],
 ) -> None:
     """End a silence now (its record stays, ended)."""
     settings = get_settings()

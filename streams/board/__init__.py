@@ -1,0 +1,1 @@
+"""`riskstream board`: the duty officers' live alert board in a browser (docs/board.md)."""
