@@ -217,3 +217,27 @@ def test_acting_without_the_token_is_refused(board: BoardProcess) -> None:
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request, timeout=10)
     assert refused.value.code == 401
+
+
+def test_a_silence_from_the_board_is_on_the_silences_topic_with_its_author(
+    worker: Worker, board: BoardProcess
+) -> None:
+    body = {
+        "by": "运维张工",
+        "reason": "烟感更换",
+        "duration": "2h",
+        "matchers": {"rule": "it-board-smoke", "source_id": "SMOKE-B9"},
+    }
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{board.port}/api/silences",
+        method="POST",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        created = json.loads(response.read())
+    records = consume(worker.bootstrap, [f"{worker.prefix}riskstream.silences"], lambda rs: len(rs) >= 1)
+    silence = orjson.loads(records[-1].value)
+    assert silence["id"] == created["silence_id"]
+    assert (silence["author"], silence["reason"]) == ("运维张工", "烟感更换")
+    assert silence["matchers"] == {"rule": "it-board-smoke", "source_id": "SMOKE-B9"}
