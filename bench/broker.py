@@ -9,8 +9,9 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -19,7 +20,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 from bench.params import Display
 from connectors.kafka_quiet import await_leaders, quiet_topic_setup
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 KAFKA_SCRIPT = REPO_ROOT / "scripts" / "kafka-local.sh"
 KAFKA_POM = REPO_ROOT / "deploy" / "kafka" / "pom.xml"
 
@@ -31,6 +32,18 @@ def kafka_version() -> str:
         return "unknown"
     found = re.search(r"<kafka\.version>([^<]+)</kafka\.version>", text)
     return found.group(1) if found else "unknown"
+
+
+PLAINTEXT_SETTINGS: dict[str, Any] = {
+    "kafka_security_protocol": "PLAINTEXT",
+    "kafka_username": None,
+    "kafka_password": None,
+    "kafka_password_file": None,
+    "kafka_ssl_cafile": None,
+    "kafka_ssl_certfile": None,
+    "kafka_ssl_keyfile": None,
+}
+"""Settings overrides for the throwaway broker, which is plain whatever RISKSTREAM_KAFKA_* say."""
 
 
 def given_bootstrap(flag: str | None) -> str | None:
@@ -81,12 +94,14 @@ def broker(bootstrap: str | None, display: Display) -> Iterator[tuple[str, bool]
 
 
 class KafkaProbe:
-    """Admin and offset queries, kept apart from the measured clients so they add no load there."""
+    """Admin and offset queries, kept apart from the measured clients so they add no load there.
 
-    def __init__(self, bootstrap: str):
-        self.bootstrap = bootstrap
-        self.admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30000)
-        self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    ``kafka``: bootstrap_servers and the security options (``Settings.kafka_client_options()``).
+    """
+
+    def __init__(self, kafka: Mapping[str, Any]):
+        self.admin = AIOKafkaAdminClient(**kafka, request_timeout_ms=30000)
+        self.consumer = AIOKafkaConsumer(**kafka, enable_auto_commit=False)
 
     async def __aenter__(self) -> KafkaProbe:
         await self.admin.start()
@@ -129,18 +144,21 @@ class KafkaProbe:
 
 
 async def preload(
-    bootstrap: str, messages: Sequence[tuple[str, bytes, bytes]], display: Display, task: int
+    kafka: Mapping[str, Any], messages: Sequence[tuple[str, bytes, bytes]], display: Display, task: int
 ) -> None:
     """Write the backlog with large batches: its speed is not measured, only its completeness."""
-    await preload_chunks(bootstrap, [messages], display, task)
+    await preload_chunks(kafka, [messages], display, task)
 
 
 async def preload_chunks(
-    bootstrap: str, chunks: Iterable[Sequence[tuple[str, bytes, bytes]]], display: Display, task: int
+    kafka: Mapping[str, Any],
+    chunks: Iterable[Sequence[tuple[str, bytes, bytes]]],
+    display: Display,
+    task: int,
 ) -> int:
     """Like preload, for a backlog generated chunk by chunk (a million events do not fit a list
     comfortably); returns how many messages were written."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=512 * 1024, acks=1)
+    producer = AIOKafkaProducer(**kafka, linger_ms=20, max_batch_size=512 * 1024, acks=1)
     await producer.start()
     sent = 0
     try:

@@ -28,6 +28,7 @@ from bench.packs import max_generated_rules
 from bench.params import BenchParams
 from bench.report import write_json
 from bench.runner import run_bench
+from streams.cli_help import use_conventional_help
 
 console = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 120)
 """Wide enough for the table when the output goes to a file or CI log."""
@@ -258,8 +259,9 @@ def bench(
     bootstrap: Annotated[
         str | None,
         typer.Option(
-            help="Kafka to use (default: env RISKSTREAM_KAFKA_BOOTSTRAP or KAFKA_BOOTSTRAP_SERVERS); "
-            "without one a throwaway broker is started via scripts/kafka-local.sh"
+            help="Kafka to use (default: env RISKSTREAM_KAFKA_BOOTSTRAP or KAFKA_BOOTSTRAP_SERVERS), with "
+            "TLS/SASL from the RISKSTREAM_KAFKA_* settings; without one a throwaway plain broker is "
+            "started via scripts/kafka-local.sh"
         ),
     ] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="JSON results file")] = DEFAULT_OUTPUT,
@@ -338,4 +340,5 @@ def bench(
 
 
 def main() -> None:
+    use_conventional_help()
     typer.run(bench)

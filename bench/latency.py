@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -75,7 +75,7 @@ class LatencyRun:
 
     def __init__(
         self,
-        bootstrap: str,
+        kafka: Mapping[str, Any],
         topics: dict[Family, str],
         output: list[TopicPartition],
         factory: EventFactory,
@@ -83,7 +83,7 @@ class LatencyRun:
         every: int,
         tag: str,
     ):
-        self.bootstrap, self.topics, self.output = bootstrap, topics, output
+        self.kafka, self.topics, self.output = kafka, topics, output
         self.factory, self.extract, self.every, self.tag = factory, extract, every, tag
         self.sent_at: dict[str, float] = {}
         self._partitions: dict[str, list[int]] = {}
@@ -93,14 +93,12 @@ class LatencyRun:
 
     async def run(self, rate: float, duration: float, settle: float, display: Display, task: int) -> Latency:
         reader = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap,
+            **self.kafka,
             enable_auto_commit=False,
             fetch_max_wait_ms=50,
             auto_offset_reset="latest",
         )
-        producer = AIOKafkaProducer(
-            bootstrap_servers=self.bootstrap, linger_ms=0, acks=1, max_batch_size=1 << 20
-        )
+        producer = AIOKafkaProducer(**self.kafka, linger_ms=0, acks=1, max_batch_size=1 << 20)
         await reader.start()
         await producer.start()
         try:

@@ -5,26 +5,30 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from streams.settings import Settings
 
-async def passthrough(bootstrap: str, group: str, output: str, inputs: Sequence[str]) -> None:
+
+async def passthrough(kafka: Mapping[str, Any], group: str, output: str, inputs: Sequence[str]) -> None:
     """The ceiling: consume, produce each message unchanged, commit like Faust (every 1 s).
 
     Producer settings mirror the worker's (acks=all, linger 5 ms) so the gap to the pipeline is
-    the pipeline's own work, not a cheaper delivery guarantee.
+    the pipeline's own work, not a cheaper delivery guarantee. ``kafka``: bootstrap_servers and the
+    security options, as every client of the worker has them.
     """
     consumer = AIOKafkaConsumer(
         *inputs,
-        bootstrap_servers=bootstrap,
+        **kafka,
         group_id=group,
         auto_offset_reset="earliest",
         enable_auto_commit=True,
         auto_commit_interval_ms=1000,
     )
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks="all")
+    producer = AIOKafkaProducer(**kafka, linger_ms=5, acks="all")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -46,7 +50,9 @@ async def passthrough(bootstrap: str, group: str, output: str, inputs: Sequence[
 
 def main(argv: list[str]) -> int:
     if len(argv) >= 4:
-        asyncio.run(passthrough(argv[0], argv[1], argv[2], argv[3:]))
+        # TLS and SASL from the RISKSTREAM_KAFKA_* variables the bench passes, like the worker's
+        kafka = Settings(kafka_bootstrap=argv[0]).kafka_client_options()
+        asyncio.run(passthrough(kafka, argv[1], argv[2], argv[3:]))
         return 0
     print("usage: python -m bench.passthrough BOOTSTRAP GROUP OUTPUT INPUT...", file=sys.stderr)
     return 2

@@ -47,6 +47,7 @@ def worker_env(s: Settings) -> dict[str, str]:
             "RISKSTREAM_WEB_PORT": str(s.web_port),
             "RISKSTREAM_LOG_LEVEL": s.log_level,
             "PYTHONUNBUFFERED": "1",
+            **s.kafka_security_env(),
         }
     )
     return env

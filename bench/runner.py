@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-import os
 import shutil
 import tempfile
 import time
@@ -16,7 +15,7 @@ from typing import Any
 
 from aiokafka import TopicPartition
 
-from bench.broker import KafkaProbe, preload, preload_chunks
+from bench.broker import PLAINTEXT_SETTINGS, KafkaProbe, preload, preload_chunks
 from bench.city import CityFactory
 from bench.latency import LatencyRun, passthrough_event, probe_alert_event
 from bench.packs import SHIPPED_PACKS, count_rules, generate_pack, probe_pack, write_pack
@@ -56,6 +55,11 @@ class RunContext:
     run_id: str
     base: Settings
     router: Router
+
+    @property
+    def kafka(self) -> dict[str, Any]:
+        """bootstrap_servers and the security options for the bench's own clients."""
+        return self.base.kafka_client_options()
 
     def prefix(self, slug: str) -> str:
         return f"bench-{self.run_id}-{slug}."
@@ -117,7 +121,7 @@ async def run_passthrough(ctx: RunContext, scenario: Scenario) -> ScenarioResult
         ["-m", "bench.passthrough", ctx.bootstrap, group, output, *inputs.values()],
         ctx.profile_path(scenario.slug),
     )
-    child = Child(argv, dict(os.environ), ctx.tmp / f"{scenario.slug}.log", ctx.tmp)
+    child = Child(argv, worker_env(settings), ctx.tmp / f"{scenario.slug}.log", ctx.tmp)
     out_tps = await ctx.probe.partitions([output])
     in_tps = await ctx.probe.partitions(list(inputs.values()))
     n = ctx.params.events
@@ -130,7 +134,7 @@ async def run_passthrough(ctx: RunContext, scenario: Scenario) -> ScenarioResult
     try:
         await _measure(ctx, scenario, result, child, poll, group, in_tps, ctx.params.events)
         every = 1  # every passthrough event is measured
-        run = LatencyRun(ctx.bootstrap, inputs, out_tps, factory, passthrough_event, every, "lat")
+        run = LatencyRun(ctx.kafka, inputs, out_tps, factory, passthrough_event, every, "lat")
         await _latency(ctx, scenario, result, run, child)
     except Exception as exc:  # one broken scenario must not lose the others' numbers
         result.error = f"{type(exc).__name__}: {exc}"
@@ -223,7 +227,7 @@ async def run_pipeline(ctx: RunContext, scenario: Scenario) -> ScenarioResult:
         _add_counters(result, await scrape(settings.web_port), stateful=bool(hits_needed))
         audit = await ctx.probe.partitions([settings.topic(settings.topic_audit)])
         every = _every(ctx.params.probe_fraction)
-        run = LatencyRun(ctx.bootstrap, inputs, audit, factory, probe_alert_event, every, "lat")
+        run = LatencyRun(ctx.kafka, inputs, audit, factory, probe_alert_event, every, "lat")
         await _latency(ctx, scenario, result, run, child)
     except Exception as exc:  # one broken scenario must not lose the others' numbers
         result.error = f"{type(exc).__name__}: {exc}"
@@ -306,7 +310,7 @@ async def run_groups(ctx: RunContext, scenario: Scenario) -> ScenarioResult:
     await ensure_topics(settings, ctx.router)
     inputs = settings.input_topics()
     task = ctx.display.phase(f"{scenario.name}: preload {n:,} events, one group each", n)
-    await preload_chunks(ctx.bootstrap, unique_group_events(ctx.run_id, inputs, n), ctx.display, task)
+    await preload_chunks(ctx.kafka, unique_group_events(ctx.run_id, inputs, n), ctx.display, task)
     ctx.display.done(task)
     internal = [settings.topic(settings.topic_candidates), settings.topic(settings.topic_hits)]
     in_tps = await ctx.probe.partitions([*inputs.values(), *internal])
@@ -367,7 +371,7 @@ async def _restart(ctx: RunContext, scenario: Scenario, settings: Settings, mem:
     await child.start()
     try:
         one_more = unique_group_events(f"{ctx.run_id}r", inputs, 1)
-        await preload_chunks(ctx.bootstrap, one_more, ctx.display, task)
+        await preload_chunks(ctx.kafka, one_more, ctx.display, task)
         while time.monotonic() - started < 300:
             c = await scrape(settings.web_port)
             if c is not None and c.processed >= 1 and c.stage_records.get("detect", 0.0) >= 1:
@@ -410,7 +414,7 @@ async def _write_backlog(
     what: str = "preload backlog",
 ) -> None:
     task = ctx.display.phase(f"{scenario.name}: {what}", len(messages))
-    await preload(ctx.bootstrap, messages, ctx.display, task)
+    await preload(ctx.kafka, messages, ctx.display, task)
     ctx.display.done(task)
 
 
@@ -547,11 +551,13 @@ async def run_bench(
     """Every scenario against one broker; returns the JSON-ready report."""
     run_id = f"{int(time.time()) % 10**6:06d}"
     tmp = Path(tempfile.mkdtemp(prefix="riskstream-bench-"))
-    base = Settings(kafka_bootstrap=bootstrap, partitions=params.partitions)
+    # A given broker takes the RISKSTREAM_KAFKA_* security settings; the throwaway one is plain.
+    plain = PLAINTEXT_SETTINGS if started_broker else {}
+    base = Settings(kafka_bootstrap=bootstrap, partitions=params.partitions, **plain)
     router = load_routing(base.routing_path)
     results: list[ScenarioResult] = []
     load_before = load_average()
-    async with KafkaProbe(bootstrap) as probe:
+    async with KafkaProbe(base.kafka_client_options()) as probe:
         ctx = RunContext(bootstrap, params, display, probe, tmp, run_id, base, router)
         try:
             for scenario in plan(params, tmp, router):

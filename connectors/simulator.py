@@ -185,7 +185,7 @@ class _Sender:
 
 
 async def _start_producer(target: KafkaTarget) -> AIOKafkaProducer:
-    producer = AIOKafkaProducer(bootstrap_servers=target.bootstrap, linger_ms=5,
+    producer = AIOKafkaProducer(**target.client_options(), linger_ms=5,
                                 client_id="riskstream-simulator", max_batch_size=256 * 1024)
     try:
         await asyncio.wait_for(producer.start(), START_TIMEOUT)
@@ -193,6 +193,8 @@ async def _start_producer(target: KafkaTarget) -> AIOKafkaProducer:
         with contextlib.suppress(Exception):
             await producer.stop()
         reason = str(exc) or f"no answer within {START_TIMEOUT:g}s"
+        if target.security.protocol != "PLAINTEXT":  # a refused login or TLS handshake looks the same
+            reason += f" over {target.security.describe()}: check RISKSTREAM_KAFKA_*"
         raise KafkaUnavailableError(target.bootstrap, reason) from None
     try:
         await _await_topics(producer, target)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Local single-node Apache Kafka 4.x (KRaft) broker from Maven Central jars -- no Docker, no tarball.
 #
-# Usage: scripts/kafka-local.sh {fetch|start [--port N]|stop|status|reset|tool NAME [ARGS...]}
+# Usage: scripts/kafka-local.sh {fetch|start [--port N] [--secure]|stop|status|reset|tool NAME [ARGS...]}
 #
 #   fetch           download the broker and tools jars (mvn dependency:copy-dependencies) into
 #                   ${RISKSTREAM_CACHE:-$HOME/.cache/riskstream}/kafka-<version>/libs (once; cached)
@@ -36,6 +36,21 @@
 #   KAFKA_STOP_TIMEOUT     seconds between SIGTERM and SIGKILL on stop (default 30)
 #   KAFKA_TOOL_HEAP_OPTS   JVM heap of a tool (default "-Xmx512m")
 #   JAVA_HOME              used to find java if set
+#   KAFKA_SECURE           1 = secure mode for every command (same as --secure)
+#
+# Secure mode: `start --secure` (or KAFKA_SECURE=1 ... start) starts a broker whose client listener
+# requires TLS and a SASL/SCRAM-SHA-512 login. The default state dir is then
+# $RISKSTREAM_CACHE/kafka-secure-run and the default port 9094, so it runs beside a plain broker on
+# 9092; give the other commands --secure too (`stop --secure`, `tool --secure topics --list`), or the
+# same RISKSTREAM_KAFKA_HOME (a state dir set up secure stays secure). On the first start it makes,
+# in <state>/security (mode 700): a CA (ca.pem), the broker's key and certificate for 127.0.0.1 and
+# localhost signed by it, a client certificate for mutual TLS (client.pem, client.key), and random
+# passwords (mode 600, never printed) of two SCRAM users created when storage is formatted: admin
+# (the broker's own) and riskstream (for clients). Every start writes <state>/security/client.env,
+# the RISKSTREAM_KAFKA_* settings of a client (`source` it; the password stays in its file), and
+# client.properties for Kafka's own tools (`tool` passes it). Before the bootstrap line, start prints
+# KAFKA_CLIENT_ENV=<path of client.env>. `reset` deletes the security dir with the data (new users
+# and passwords on the next start). The controller listener stays PLAINTEXT on 127.0.0.1.
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -47,7 +62,17 @@ LOG4J_CONF="$KAFKA_DEPLOY_DIR/log4j2.properties"
 TOOLS_LOG4J_CONF="$KAFKA_DEPLOY_DIR/tools-log4j2.properties"
 
 RISKSTREAM_CACHE="${RISKSTREAM_CACHE:-$HOME/.cache/riskstream}"
-STATE_DIR="${RISKSTREAM_KAFKA_HOME:-$RISKSTREAM_CACHE/kafka-run}"
+# Secure mode: KAFKA_SECURE=1, `start ... --secure`, or `--secure` right after another command.
+case "${KAFKA_SECURE:-0}" in 1 | true | yes) SECURE=1 ;; *) SECURE=0 ;; esac
+case "${1:-}" in
+  start) for _arg in "${@:2}"; do [[ "$_arg" != --secure ]] || SECURE=1; done ;;
+  stop | status | reset | tool) [[ "${2:-}" != --secure ]] || SECURE=1 ;;
+esac
+if ((SECURE)); then
+  STATE_DIR="${RISKSTREAM_KAFKA_HOME:-$RISKSTREAM_CACHE/kafka-secure-run}"
+else
+  STATE_DIR="${RISKSTREAM_KAFKA_HOME:-$RISKSTREAM_CACHE/kafka-run}"
+fi
 START_TIMEOUT="${KAFKA_START_TIMEOUT:-90}"
 HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms256m -Xmx768m}"
 STOP_TIMEOUT=${KAFKA_STOP_TIMEOUT:-30}
@@ -70,6 +95,12 @@ PID_FILE="$STATE_DIR/kafka.pid"
 PROPS_FILE="$STATE_DIR/server.properties"
 BOOTSTRAP_FILE="$STATE_DIR/bootstrap"
 SERVER_LOG="$LOGS_DIR/server.out"
+SECURITY_DIR="$STATE_DIR/security"
+SECURE_TEMPLATE="$KAFKA_DEPLOY_DIR/server-secure.properties.template"
+CLIENT_USER=riskstream
+# A state dir set up secure stays secure: its storage holds the SCRAM users.
+[[ ! -f "$SECURITY_DIR/ca.pem" ]] || SECURE=1
+if ((SECURE)); then DEFAULT_PORT=9094; else DEFAULT_PORT=9092; fi
 
 # ---------------------------------------------------------------- prerequisites
 need_python() {
@@ -167,16 +198,23 @@ PY
 }
 
 # probe HOST PORT [TIMEOUT]: a real Kafka round trip using only the stdlib.
-# ApiVersions v0 must answer error_code 0, then Metadata (v4..v8, non-flexible) must list >= 1 broker,
+# ApiVersions v0 must answer error_code 0, then (secure mode: over TLS checked against the state's CA,
+# after a SASL/SCRAM-SHA-512 login as the client user) Metadata (v4..v8, non-flexible) must list >= 1 broker,
 # then FindCoordinator (v1..v2) must name a group coordinator. The first FindCoordinator creates
 # __consumer_offsets; until it is loaded, the first worker's group join and commits meet
 # COORDINATOR_NOT_AVAILABLE, so "ready" waits for it rather than leaving that to the first worker.
 probe() {
-  python3 - "$1" "$2" "${3:-3}" <<'PY'
-import socket, struct, sys
+  local -a penv=()
+  if ((SECURE)); then
+    penv=("PROBE_CAFILE=$SECURITY_DIR/ca.pem" "PROBE_USER=$CLIENT_USER"
+      "PROBE_PASSWORD_FILE=$SECURITY_DIR/$CLIENT_USER.password")
+  fi
+  env ${penv[@]+"${penv[@]}"} python3 - "$1" "$2" "${3:-3}" <<'PY'
+import os, socket, struct, sys
 
 host, port, timeout = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
 CLIENT = b"riskstream-probe"
+CAFILE, USER = os.environ.get("PROBE_CAFILE"), os.environ.get("PROBE_USER")
 
 def call(sock, api_key, api_version, corr, body=b""):
     hdr = struct.pack(">hhih", api_key, api_version, corr, len(CLIENT)) + CLIENT
@@ -197,9 +235,47 @@ def call(sock, api_key, api_version, corr, body=b""):
         raise ValueError("correlation id mismatch")
     return data[4:]
 
+def scram_login(sock, user, password):
+    """SaslHandshake v1 + SaslAuthenticate v0 with SCRAM-SHA-512 (RFC 5802), as Kafka clients do."""
+    import base64, hashlib, hmac, secrets
+    mech = b"SCRAM-SHA-512"
+    r = call(sock, 17, 1, 10, struct.pack(">h", len(mech)) + mech)
+    (err,) = struct.unpack(">h", r[:2])
+    if err != 0:
+        raise ValueError("SaslHandshake error_code %d (is SCRAM-SHA-512 enabled?)" % err)
+
+    def authenticate(corr, payload):
+        r = call(sock, 36, 0, corr, struct.pack(">i", len(payload)) + payload)
+        (err, mlen) = struct.unpack(">hh", r[:4])
+        pos = 4 + max(mlen, 0)
+        if err != 0:
+            raise ValueError("SASL login refused (error_code %d): %s" % (err, r[4:pos].decode(errors="replace")))
+        (blen,) = struct.unpack(">i", r[pos:pos + 4])
+        return r[pos + 4:pos + 4 + blen].decode()
+
+    nonce = secrets.token_hex(16)
+    bare = "n=%s,r=%s" % (user, nonce)
+    first = authenticate(11, ("n,," + bare).encode())
+    fields = dict(item.split("=", 1) for item in first.split(","))
+    if not fields.get("r", "").startswith(nonce):
+        raise ValueError("SCRAM: the server's nonce does not extend ours")
+    salted = hashlib.pbkdf2_hmac("sha512", password.encode(), base64.b64decode(fields["s"]), int(fields["i"]))
+    client_key = hmac.new(salted, b"Client Key", "sha512").digest()
+    without_proof = "c=biws,r=" + fields["r"]
+    auth_message = ",".join((bare, first, without_proof)).encode()
+    signature = hmac.new(hashlib.sha512(client_key).digest(), auth_message, "sha512").digest()
+    proof = base64.b64encode(bytes(a ^ b for a, b in zip(client_key, signature))).decode()
+    last = authenticate(12, (without_proof + ",p=" + proof).encode())
+    server_key = hmac.new(salted, b"Server Key", "sha512").digest()
+    if last != "v=" + base64.b64encode(hmac.new(server_key, auth_message, "sha512").digest()).decode():
+        raise ValueError("SCRAM: the server's signature is wrong")
+
 try:
     with socket.create_connection((host, port), timeout=timeout) as s:
         s.settimeout(timeout)
+        if CAFILE:
+            import ssl
+            s = ssl.create_default_context(cafile=CAFILE).wrap_socket(s, server_hostname=host)
         r = call(s, 18, 0, 1)                      # ApiVersions v0
         (err, n) = struct.unpack(">hi", r[:6])
         if err != 0:
@@ -208,6 +284,9 @@ try:
         for i in range(n):
             k, lo, hi = struct.unpack(">hhh", r[6 + 6 * i: 12 + 6 * i])
             versions[k] = (lo, hi)
+        if USER:
+            with open(os.environ["PROBE_PASSWORD_FILE"], encoding="utf-8") as f:
+                scram_login(s, USER, f.readline().rstrip("\r\n"))
         lo, hi = versions.get(3, (0, -1))          # Metadata
         v = min(hi, 8)
         if v >= 4 and v >= lo:
@@ -249,7 +328,7 @@ running_pid() {
 
 configured_port() {  # client port from the generated server.properties
   [[ -f "$PROPS_FILE" ]] || return 0
-  sed -n 's|^advertised.listeners=PLAINTEXT://127.0.0.1:\([0-9]*\).*|\1|p' "$PROPS_FILE" | head -n1
+  sed -n 's|^advertised.listeners=[A-Z_]*://127.0.0.1:\([0-9]*\).*|\1|p' "$PROPS_FILE" | head -n1
 }
 
 print_bootstrap() {
@@ -284,14 +363,113 @@ wait_ready() {
   die "broker (pid $pid) did not answer on 127.0.0.1:$port within ${START_TIMEOUT}s; see $SERVER_LOG (it is still running: '$0 stop' to stop it, or raise KAFKA_START_TIMEOUT)"
 }
 
+# ---------------------------------------------------------------- secure mode
+need_openssl() {
+  command -v openssl >/dev/null 2>&1 ||
+    die "openssl not found: install it (apt-get install openssl); secure mode makes its CA and certificates with it"
+}
+
+# make_certs: the CA, the broker's key + certificate (127.0.0.1, localhost) and a client certificate,
+# once per state dir. Keys are mode 600 in a mode-700 dir; nothing secret is printed.
+make_certs() {
+  [[ -f "$SECURITY_DIR/broker-keystore.pem" && -f "$SECURITY_DIR/client.pem" ]] && return 0
+  need_openssl
+  log "creating a CA and certificates for 127.0.0.1/localhost in $SECURITY_DIR"
+  local d="$SECURITY_DIR" out="$LOGS_DIR/openssl.out"
+  # (one && chain: `set -e` does not apply inside a command whose status an `if` tests)
+  if ! (
+    umask 077 &&
+    openssl req -x509 -newkey rsa:2048 -sha256 -days 825 -nodes -keyout "$d/ca.key" -out "$d/ca.pem.tmp" \
+      -subj "/CN=riskstream local Kafka CA" \
+      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" &&
+    openssl req -newkey rsa:2048 -sha256 -nodes -keyout "$d/broker.key" -out "$d/broker.csr" -subj "/CN=localhost" &&
+    printf '%s\n' "subjectAltName=IP:127.0.0.1,DNS:localhost" "basicConstraints=CA:FALSE" \
+      "keyUsage=critical,digitalSignature,keyEncipherment" "extendedKeyUsage=serverAuth,clientAuth" >"$d/broker.ext" &&
+    openssl x509 -req -sha256 -days 825 -in "$d/broker.csr" -CA "$d/ca.pem.tmp" -CAkey "$d/ca.key" \
+      -CAcreateserial -out "$d/broker.crt" -extfile "$d/broker.ext" &&
+    cat "$d/broker.key" "$d/broker.crt" "$d/ca.pem.tmp" >"$d/broker-keystore.pem" &&
+    openssl req -newkey rsa:2048 -sha256 -nodes -keyout "$d/client.key" -out "$d/client.csr" -subj "/CN=$CLIENT_USER" &&
+    printf '%s\n' "basicConstraints=CA:FALSE" "keyUsage=critical,digitalSignature,keyEncipherment" \
+      "extendedKeyUsage=clientAuth" >"$d/client.ext" &&
+    openssl x509 -req -sha256 -days 825 -in "$d/client.csr" -CA "$d/ca.pem.tmp" -CAkey "$d/ca.key" \
+      -CAcreateserial -out "$d/client.pem" -extfile "$d/client.ext" &&
+    rm -f "$d"/*.csr "$d"/*.ext &&
+    chmod 644 "$d/ca.pem.tmp" "$d/broker.crt" "$d/client.pem" &&
+    mv "$d/ca.pem.tmp" "$d/ca.pem"
+  ) >"$out" 2>&1; then
+    cat "$out" >&2
+    rm -f "$d/ca.pem" "$d/ca.pem.tmp" "$d/broker-keystore.pem" "$d/client.pem"
+    die "creating the certificates failed (openssl output above)"
+  fi
+}
+
+# new_password NAME: a random password in $SECURITY_DIR/NAME.password (mode 600), never printed
+new_password() {
+  (umask 077 && python3 -c 'import secrets; print(secrets.token_hex(24))' >"$SECURITY_DIR/$1.password")
+}
+
+password_of() { head -n1 "$SECURITY_DIR/$1.password"; }
+
+# render_secure_props PORT CPORT: server.properties with the secure listeners (mode 600: it holds the
+# broker's own password)
+render_secure_props() {
+  [[ -f "$SECURE_TEMPLATE" ]] || die "missing $SECURE_TEMPLATE"
+  (
+    umask 077
+    sed -e "s|@PORT@|$1|g" -e "s|@CONTROLLER_PORT@|$2|g" -e "s|@LOG_DIR@|$DATA_DIR|g" \
+      -e '/^listeners=/d' -e '/^advertised\.listeners=/d' -e '/^listener\.security\.protocol\.map=/d' \
+      -e '/^inter\.broker\.listener\.name=/d' "$TEMPLATE"
+    sed -e "s|@PORT@|$1|g" -e "s|@CONTROLLER_PORT@|$2|g" -e "s|@SECURITY_DIR@|$SECURITY_DIR|g" \
+      -e "s|@ADMIN_PASSWORD@|$(password_of admin)|g" "$SECURE_TEMPLATE"
+  ) >"$PROPS_FILE.tmp"
+  chmod 600 "$PROPS_FILE.tmp"
+}
+
+# write_client_files PORT: client.env (RISKSTREAM_KAFKA_*, to source) and client.properties (Kafka's tools)
+write_client_files() {
+  local d="$SECURITY_DIR"
+  (
+    umask 077
+    {
+      echo "# riskstream against the local secure broker (scripts/kafka-local.sh start --secure): source this file."
+      echo "# The password is not in here: RISKSTREAM_KAFKA_PASSWORD_FILE names the file (mode 600) holding it."
+      printf 'export RISKSTREAM_KAFKA_BOOTSTRAP=%q\n' "127.0.0.1:$1"
+      echo "export RISKSTREAM_KAFKA_SECURITY_PROTOCOL=SASL_SSL"
+      echo "export RISKSTREAM_KAFKA_SASL_MECHANISM=SCRAM-SHA-512"
+      printf 'export RISKSTREAM_KAFKA_USERNAME=%q\n' "$CLIENT_USER"
+      printf 'export RISKSTREAM_KAFKA_PASSWORD_FILE=%q\n' "$d/$CLIENT_USER.password"
+      printf 'export RISKSTREAM_KAFKA_SSL_CAFILE=%q\n' "$d/ca.pem"
+      echo "# Mutual TLS: the broker checks a client certificate when one is presented."
+      printf '# export RISKSTREAM_KAFKA_SSL_CERTFILE=%q\n' "$d/client.pem"
+      printf '# export RISKSTREAM_KAFKA_SSL_KEYFILE=%q\n' "$d/client.key"
+    } >"$d/client.env.tmp"
+    {
+      echo "# Kafka's own tools against the local secure broker (scripts/kafka-local.sh tool passes this file)."
+      echo "security.protocol=SASL_SSL"
+      echo "sasl.mechanism=SCRAM-SHA-512"
+      echo "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username=\"$CLIENT_USER\" password=\"$(password_of "$CLIENT_USER")\";"
+      echo "ssl.truststore.type=PEM"
+      echo "ssl.truststore.location=$d/ca.pem"
+    } >"$d/client.properties.tmp"
+  )
+  mv "$d/client.env.tmp" "$d/client.env"
+  mv "$d/client.properties.tmp" "$d/client.properties"
+}
+
+print_client_env() {
+  log "client settings for riskstream: source $SECURITY_DIR/client.env (SASL_SSL, SCRAM-SHA-512, user $CLIENT_USER)"
+  echo "KAFKA_CLIENT_ENV=$SECURITY_DIR/client.env"
+}
+
 # ---------------------------------------------------------------- start
 cmd_start() {
-  local port="${KAFKA_PORT:-9092}"
+  local port="${KAFKA_PORT:-$DEFAULT_PORT}"
   while (($#)); do
     case "$1" in
       --port) [[ $# -ge 2 ]] || die "--port needs a value (a port number, or 0 for a free port)"; port="$2"; shift 2 ;;
       --port=*) port="${1#--port=}"; shift ;;
-      *) die "unknown start option '$1' (usage: $0 start [--port N])" ;;
+      --secure) shift ;;  # read at the top (SECURE)
+      *) die "unknown start option '$1' (usage: $0 start [--port N] [--secure])" ;;
     esac
   done
   if ! [[ "$port" =~ ^[0-9]+$ ]] || (( port > 65535 )); then die "invalid port '$port': use a number 1-65535, or 0 for a free port"; fi
@@ -315,10 +493,14 @@ cmd_start() {
     fi
     log "broker already running (pid $pid); checking it answers on 127.0.0.1:$cur"
     wait_ready "$pid" "$cur"
+    if ((SECURE)); then print_client_env; fi
     print_bootstrap "$cur"
     return 0
   fi
   rm -f "$PID_FILE"
+  if ((SECURE)) && [[ -f "$DATA_DIR/meta.properties" && ! -f "$SECURITY_DIR/$CLIENT_USER.password" ]]; then
+    die "$DATA_DIR was formatted without SCRAM users (a plain broker's state): '$0 reset --secure' first, or set RISKSTREAM_KAFKA_HOME to another state dir"
+  fi
 
   # ports (checked before the possibly slow fetch)
   local cport="${KAFKA_CONTROLLER_PORT:-}"
@@ -340,8 +522,19 @@ cmd_start() {
   # server.properties (regenerated every start so ports may change; storage does not depend on them)
   [[ -f "$TEMPLATE" ]] || die "missing $TEMPLATE"
   mkdir -p "$DATA_DIR"
-  sed -e "s|@PORT@|$port|g" -e "s|@CONTROLLER_PORT@|$cport|g" -e "s|@LOG_DIR@|$DATA_DIR|g" \
-    "$TEMPLATE" >"$PROPS_FILE.tmp"
+  if ((SECURE)); then
+    mkdir -p "$SECURITY_DIR"
+    chmod 700 "$SECURITY_DIR"
+    make_certs
+    if [[ ! -f "$DATA_DIR/meta.properties" ]]; then  # users are created at format time: new passwords
+      new_password admin
+      new_password "$CLIENT_USER"
+    fi
+    render_secure_props "$port" "$cport"
+  else
+    sed -e "s|@PORT@|$port|g" -e "s|@CONTROLLER_PORT@|$cport|g" -e "s|@LOG_DIR@|$DATA_DIR|g" \
+      "$TEMPLATE" >"$PROPS_FILE.tmp"
+  fi
   mv "$PROPS_FILE.tmp" "$PROPS_FILE"
   rm -f "$BOOTSTRAP_FILE"
 
@@ -363,11 +556,26 @@ while True:
         print(c)
         break')"
     log "formatting KRaft storage in $DATA_DIR (cluster id $cid)"
+    local -a format_args=(kafka.tools.StorageTool format -t "$cid" -c "$PROPS_FILE")
+    local args_file=""
+    if ((SECURE)); then
+      # The SCRAM users, through a java @argfile (mode 600) so the passwords are not on a command line.
+      log "creating SCRAM-SHA-512 users admin (the broker's) and $CLIENT_USER (clients')"
+      args_file="$SECURITY_DIR/format.args"
+      (
+        umask 077
+        printf '"%s"\n' "${format_args[@]}" --add-scram "SCRAM-SHA-512=[name=admin,password=$(password_of admin)]" \
+          --add-scram "SCRAM-SHA-512=[name=$CLIENT_USER,password=$(password_of "$CLIENT_USER")]" >"$args_file"
+      )
+      format_args=("@$args_file")
+    fi
     if ! "$JAVA_BIN" -Xmx256m -Dlog4j2.configurationFile="$LOG4J_CONF" -cp "$cp" \
-        kafka.tools.StorageTool format -t "$cid" -c "$PROPS_FILE" >"$LOGS_DIR/format.out" 2>&1; then
+        "${format_args[@]}" >"$LOGS_DIR/format.out" 2>&1; then
+      [[ -z "$args_file" ]] || rm -f "$args_file"
       cat "$LOGS_DIR/format.out" >&2
       die "formatting storage failed (output above); '$0 reset' clears $DATA_DIR"
     fi
+    [[ -z "$args_file" ]] || rm -f "$args_file"
   fi
 
   # start in its own session so it outlives this shell / the caller's process group
@@ -385,7 +593,13 @@ while True:
 
   local t0=$SECONDS
   wait_ready "$pid" "$port"
-  log "broker pid $pid answering on 127.0.0.1:$port after $((SECONDS - t0)) s"
+  if ((SECURE)); then
+    log "broker pid $pid answering on 127.0.0.1:$port (SASL_SSL, SCRAM-SHA-512) after $((SECONDS - t0)) s"
+    write_client_files "$port"
+    print_client_env
+  else
+    log "broker pid $pid answering on 127.0.0.1:$port after $((SECONDS - t0)) s"
+  fi
   print_bootstrap "$port"
 }
 
@@ -440,6 +654,10 @@ cmd_reset() {
   cmd_stop
   log "deleting $DATA_DIR"
   rm -rf "$DATA_DIR" "$BOOTSTRAP_FILE"
+  if [[ -d "$SECURITY_DIR" ]]; then  # its users went with the data: new ones, certificates and passwords next start
+    log "deleting $SECURITY_DIR"
+    rm -rf "$SECURITY_DIR" "$PROPS_FILE"  # server.properties holds the broker's own password
+  fi
 }
 
 # ---------------------------------------------------------------- tool
@@ -459,6 +677,15 @@ tool_class() {
     delete-records) echo org.apache.kafka.tools.DeleteRecordsCommand ;;
     configs) echo kafka.admin.ConfigCommand ;;
     *) return 1 ;;
+  esac
+}
+
+# The option by which each tool takes a client config file (secure mode).
+tool_config_option() {
+  case "$1" in
+    console-consumer) echo --consumer.config ;;
+    console-producer) echo --producer.config ;;
+    *) echo --command-config ;;
   esac
 }
 
@@ -491,6 +718,10 @@ cmd_tool() {
       [[ -n "$pid" && -n "$port" ]] ||
         die "no local broker running for $STATE_DIR: start one ('$0 start') or pass --bootstrap-server HOST:PORT"
       set -- --bootstrap-server "127.0.0.1:$port" "$@"
+      if ((SECURE)); then  # log in as the client user over TLS, like riskstream does
+        [[ -f "$SECURITY_DIR/client.properties" ]] || die "no $SECURITY_DIR/client.properties: start the broker ('$0 start --secure')"
+        set -- "$(tool_config_option "$name")" "$SECURITY_DIR/client.properties" "$@"
+      fi
     fi
   fi
   need_java
@@ -509,6 +740,7 @@ usage() {
 main() {
   local cmd="${1:-}"
   [[ $# -gt 0 ]] && shift
+  if [[ "$cmd" != start && "${1:-}" == --secure ]]; then shift; fi  # read at the top (SECURE)
   case "$cmd" in
     fetch) cmd_fetch ;;
     start) cmd_start "$@" ;;

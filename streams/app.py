@@ -20,10 +20,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from rules.world import World
 from streams import housekeeping
 from streams.batching import BatchingApp
+from streams.consumer_lag import BrokerGroupOffsets
+from streams.dead_letters import check_producer_limit
 from streams.detect import DetectStage
 from streams.dispatch import ALERT_CODEC, DispatchStage
+from streams.kafka_security import faust_credentials
 from streams.live_rules import LiveRules
 from streams.partitioner import CachedPartitioner
+from streams.redelivery import Recall
 from streams.sending import KafkaProducer
 from streams.settings import Settings
 from streams.stage import Stage, stop_for_replay
@@ -78,6 +82,7 @@ def build(settings: Settings) -> Runtime:
         batched=[*inputs, candidates, hits],
         fetch_max_wait=settings.fetch_max_wait,
         broker=[f"kafka://{h}" for h in settings.kafka_bootstrap.split(",")],
+        broker_credentials=faust_credentials(settings.kafka_security()),
         store=settings.store,
         datadir=str(settings.data_dir / settings.app_id),
         web_bind=settings.web_bind,
@@ -98,6 +103,7 @@ def build(settings: Settings) -> Runtime:
         key_serializer="raw",
         value_serializer="raw",
     )
+    check_producer_limit(settings, app.conf.producer_max_request_size)  # a dead letter always fits
     options = ROCKSDB_OPTIONS if settings.store.startswith("rocksdb") else {}
     partitions = settings.partitions
     source_windows = raw_table(app, "source-windows", partitions, **options)
@@ -116,6 +122,8 @@ def build(settings: Settings) -> Runtime:
         settings, producer, TableStore(alerts, ALERT_CODEC, candidates, producer), rules, world
     )
     reader = WorldReader(settings, world, on_ack=dispatch.on_ack)
+    owned = lambda: app.consumer.assignment()  # noqa: E731  (the consumer exists once the worker runs)
+    dispatch.recall = Recall(settings, BrokerGroupOffsets(app, timeout=10.0), owned, dispatch.notice_topics)
     runtime = Runtime(settings, app, rules, world, reader, detect, windows, dispatch)
 
     _agent(app, "detect", app.topic(*inputs, key_type=bytes, value_type=bytes), detect)
@@ -171,6 +179,7 @@ def _agent(app: faust.App, name: str, topic: Any, stage: Stage, ready: asyncio.E
 def _rebuild_on_recover(table: faust.Table[bytes, bytes], stage: Stage) -> None:
     async def rebuild() -> None:
         await stage.settle()
+        await stage.recovered()
         async with stage.lock:
             stage.rebuild()
         log.info("%s stage holds %d keys in the partitions it owns", stage.name, len(stage.store))

@@ -13,19 +13,17 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaConnectionError
 
 from rules.errors import RiskstreamError
+from streams.kafka_security import unreachable
 from streams.settings import Settings
 
 
 def _unreachable(settings: Settings) -> RiskstreamError:
-    return RiskstreamError(
-        f"cannot reach Kafka at {settings.kafka_bootstrap}: start it (`make kafka`) "
-        "or set RISKSTREAM_KAFKA_BOOTSTRAP"
-    )
+    return RiskstreamError(unreachable(settings))
 
 
 async def send(settings: Settings, topic: str, records: Sequence[tuple[bytes, bytes | None]]) -> None:
     """Send (key, value) records and wait until the broker has every one."""
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    producer = AIOKafkaProducer(**settings.kafka_client_options(), acks="all")
     try:
         await producer.start()
     except KafkaConnectionError:
@@ -40,7 +38,7 @@ async def send(settings: Settings, topic: str, records: Sequence[tuple[bytes, by
 async def _start_consumer(settings: Settings, **options: str) -> AIOKafkaConsumer:
     """A started consumer outside any group: reads commit nothing and live workers do not notice."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False, **options
+        **settings.kafka_client_options(), group_id=None, enable_auto_commit=False, **options
     )
     try:
         await consumer.start()
@@ -149,7 +147,7 @@ async def read_since(
 
 async def partitions_of(settings: Settings, topics: Sequence[str]) -> dict[str, list[int]]:
     """Topics' partitions as the broker has them (a consumer only knows the topics it fetched)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**settings.kafka_client_options())
     await admin.start()
     try:
         found = await admin.describe_topics(list(topics))

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import os
+import ssl
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AwareDatetime, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from connectors.target import KafkaTarget
+from connectors.target import KafkaSecurity, KafkaTarget, SaslMechanism, SecurityProtocol
+from rules.dead_letters import DEAD_LETTER_MAX_BYTES
+from rules.decoding import EARLIEST_TIME, TimeBounds
 from rules.events import Family
 
 PACKAGE_RULES = Path(__file__).resolve().parent.parent / "rules"
@@ -24,11 +28,44 @@ def _default_bootstrap() -> str:
 class Settings(BaseSettings):
     """Worker, CLI and connector settings. Environment: RISKSTREAM_<NAME>, e.g. RISKSTREAM_PARTITIONS=8."""
 
-    model_config = SettingsConfigDict(env_prefix="RISKSTREAM_", frozen=True, extra="ignore")
+    # hide_input_in_errors: a refused setting's error must not echo the input (it holds secrets).
+    model_config = SettingsConfigDict(
+        env_prefix="RISKSTREAM_", frozen=True, extra="ignore", hide_input_in_errors=True
+    )
 
     kafka_bootstrap: str = Field(
         default_factory=_default_bootstrap,
         description="host:port[,host:port]; falls back to KAFKA_BOOTSTRAP_SERVERS, then 127.0.0.1:9092",
+    )
+    kafka_security_protocol: SecurityProtocol = Field(
+        default="PLAINTEXT",
+        description="PLAINTEXT, SSL (TLS), SASL_PLAINTEXT or SASL_SSL (TLS + SASL login); every Kafka "
+        "client of riskstream uses it",
+    )
+    kafka_sasl_mechanism: SaslMechanism = Field(
+        default="SCRAM-SHA-512", description="SASL mechanism: SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN"
+    )
+    kafka_username: str | None = Field(default=None, description="SASL user name")
+    kafka_password: SecretStr | None = Field(
+        default=None, description="SASL password (never shown); prefer RISKSTREAM_KAFKA_PASSWORD_FILE"
+    )
+    kafka_password_file: Path | None = Field(
+        default=None, description="File holding the SASL password (first line), instead of the variable"
+    )
+    kafka_ssl_cafile: Path | None = Field(
+        default=None,
+        description="PEM CA bundle the brokers' certificates must chain to (default: the system's CAs)",
+    )
+    kafka_ssl_certfile: Path | None = Field(
+        default=None, description="PEM client certificate, for brokers that require mutual TLS"
+    )
+    kafka_ssl_keyfile: Path | None = Field(
+        default=None, description="PEM private key of the client certificate (unencrypted; mode 600)"
+    )
+    kafka_ssl_check_hostname: bool = Field(
+        default=True,
+        description="Check that the broker's certificate names the host connected to (the chain is "
+        "always verified)",
     )
     app_id: str = Field(default="riskstream", description="Faust app id = Kafka consumer group")
     topic_prefix: str = Field(default="", description="Prepended to every topic (isolates tests)")
@@ -84,6 +121,17 @@ class Settings(BaseSettings):
     max_event_bytes: int = Field(
         default=64 * 1024, ge=256, description="Larger input messages go to the dead-letter topic"
     )
+    max_event_ahead: float = Field(
+        default=86_400.0,
+        gt=0,
+        description="Seconds an event's time may be ahead of the worker's clock (device clocks drift, "
+        "zones get mislabelled); an event further ahead goes to the dead-letter topic as bad_time",
+    )
+    earliest_event_time: AwareDatetime = Field(
+        default=EARLIEST_TIME,
+        description="Events dated before this (ISO-8601 with a zone) go to the dead-letter topic as "
+        "bad_time: a device clock reset to 1970, or epoch milliseconds read as seconds",
+    )
 
     topic_sensor: str = Field(default="events.sensor", description="IoT sensor readings")
     topic_camera: str = Field(default="events.camera", description="Camera video-analytics metadata")
@@ -129,8 +177,9 @@ class Settings(BaseSettings):
     crash_at: str | None = Field(
         default=None,
         description="Testing only: SIGKILL the worker the first time a stage reaches this point, "
-        "e.g. dispatch:decided (state changed, nothing sent) or dispatch:sent (notices sent, state "
-        "not yet written)",
+        "STAGE:POINT with POINT one of decided (state changed, nothing sent), sent (output on the broker, "
+        "changelog not sent), changelogged (changelog on the broker, local store not written), written "
+        "(state written, input not acked), e.g. dispatch:sent",
     )
     stall_after: float = Field(
         default=60.0,
@@ -157,6 +206,27 @@ class Settings(BaseSettings):
             ) from None
         return v
 
+    @model_validator(mode="after")
+    def _kafka_security_consistent(self) -> Settings:
+        problems = _kafka_security_problems(self)
+        if problems:
+            raise ValueError("Kafka security settings: " + "; ".join(problems))
+        return self
+
+    @field_validator("max_event_bytes")
+    @classmethod
+    def _event_fits_a_dead_letter(cls, v: int) -> int:
+        if v > DEAD_LETTER_MAX_BYTES:
+            raise ValueError(
+                f"{v} is over {DEAD_LETTER_MAX_BYTES}, the most a dead letter keeps whole (a refused "
+                "event must reach the dead-letter topic intact, within the producer's request size)"
+            )
+        return v
+
+    def time_bounds(self) -> TimeBounds:
+        """The event times the worker accepts (``earliest_event_time``, ``max_event_ahead``)."""
+        return TimeBounds(self.earliest_event_time, timedelta(seconds=self.max_event_ahead))
+
     @property
     def city_tz(self) -> ZoneInfo:
         """The city's time zone."""
@@ -171,7 +241,102 @@ class Settings(BaseSettings):
 
     def kafka_target(self) -> KafkaTarget:
         """Where connectors send events under these settings."""
-        return KafkaTarget(self.kafka_bootstrap, self.input_topics())
+        return KafkaTarget(self.kafka_bootstrap, self.input_topics(), self.kafka_security())
+
+    def kafka_security(self) -> KafkaSecurity:
+        """TLS and SASL as configured; the password file is read now, so a rotated one is picked up
+        by the next client."""
+        return KafkaSecurity(
+            protocol=self.kafka_security_protocol,
+            mechanism=self.kafka_sasl_mechanism,
+            username=self.kafka_username,
+            password=self._kafka_password(),
+            cafile=self.kafka_ssl_cafile,
+            certfile=self.kafka_ssl_certfile,
+            keyfile=self.kafka_ssl_keyfile,
+            check_hostname=self.kafka_ssl_check_hostname,
+        )
+
+    def kafka_client_options(self) -> dict[str, Any]:
+        """bootstrap_servers and the TLS/SASL options: ``AIOKafkaConsumer(**s.kafka_client_options())``."""
+        return self.kafka_target().client_options()
+
+    def kafka_security_env(self) -> dict[str, str]:
+        """The RISKSTREAM_KAFKA_* variables that give a child process the same security settings."""
+        env = {
+            "RISKSTREAM_KAFKA_SECURITY_PROTOCOL": self.kafka_security_protocol,
+            "RISKSTREAM_KAFKA_SASL_MECHANISM": self.kafka_sasl_mechanism,
+            "RISKSTREAM_KAFKA_SSL_CHECK_HOSTNAME": str(self.kafka_ssl_check_hostname).lower(),
+        }
+        password = self.kafka_password
+        optional = {
+            "RISKSTREAM_KAFKA_USERNAME": self.kafka_username,
+            "RISKSTREAM_KAFKA_PASSWORD": password.get_secret_value() if password is not None else None,
+            "RISKSTREAM_KAFKA_PASSWORD_FILE": self.kafka_password_file,
+            "RISKSTREAM_KAFKA_SSL_CAFILE": self.kafka_ssl_cafile,
+            "RISKSTREAM_KAFKA_SSL_CERTFILE": self.kafka_ssl_certfile,
+            "RISKSTREAM_KAFKA_SSL_KEYFILE": self.kafka_ssl_keyfile,
+        }
+        env.update({k: str(v) for k, v in optional.items() if v is not None})
+        return env
+
+    def _kafka_password(self) -> str | None:
+        if self.kafka_password is not None:
+            return self.kafka_password.get_secret_value()
+        if self.kafka_password_file is not None:
+            lines = self.kafka_password_file.read_text(encoding="utf-8").splitlines()
+            return lines[0] if lines else ""
+        return None
+
+
+def _kafka_security_problems(s: Settings) -> list[str]:
+    """What is inconsistent or missing in the RISKSTREAM_KAFKA_* settings, in their words."""
+    problems: list[str] = []
+    protocol = s.kafka_security_protocol
+    sasl = protocol in ("SASL_PLAINTEXT", "SASL_SSL")
+    tls = protocol in ("SSL", "SASL_SSL")
+    files = {
+        "RISKSTREAM_KAFKA_PASSWORD_FILE": s.kafka_password_file,
+        "RISKSTREAM_KAFKA_SSL_CAFILE": s.kafka_ssl_cafile,
+        "RISKSTREAM_KAFKA_SSL_CERTFILE": s.kafka_ssl_certfile,
+        "RISKSTREAM_KAFKA_SSL_KEYFILE": s.kafka_ssl_keyfile,
+    }
+    for name, path in files.items():
+        if path is not None and not path.is_file():
+            problems.append(f"{name}={path} is not a readable file")
+    if s.kafka_password is not None and s.kafka_password_file is not None:
+        problems.append("set RISKSTREAM_KAFKA_PASSWORD or RISKSTREAM_KAFKA_PASSWORD_FILE, not both")
+    if sasl:
+        if not s.kafka_username:
+            problems.append(f"{protocol} needs RISKSTREAM_KAFKA_USERNAME")
+        if s.kafka_password is None and s.kafka_password_file is None:
+            problems.append(f"{protocol} needs RISKSTREAM_KAFKA_PASSWORD_FILE (or RISKSTREAM_KAFKA_PASSWORD)")
+        elif s.kafka_password_file is None or s.kafka_password_file.is_file():
+            try:
+                if not s._kafka_password():
+                    problems.append("the Kafka password is empty")
+            except OSError as exc:
+                problems.append(f"cannot read RISKSTREAM_KAFKA_PASSWORD_FILE: {exc.strerror}")
+    elif s.kafka_username or s.kafka_password is not None or s.kafka_password_file is not None:
+        problems.append(
+            f"a Kafka user or password is set but RISKSTREAM_KAFKA_SECURITY_PROTOCOL={protocol} does not "
+            "log in: use SASL_SSL"
+        )
+    if not tls:
+        given = [n for n, p in files.items() if "_SSL_" in n and p is not None]
+        if given:
+            problems.append(
+                f"{', '.join(given)} set but RISKSTREAM_KAFKA_SECURITY_PROTOCOL={protocol} does not use "
+                "TLS: use SASL_SSL (or SSL)"
+            )
+    if s.kafka_ssl_keyfile is not None and s.kafka_ssl_certfile is None:
+        problems.append("RISKSTREAM_KAFKA_SSL_KEYFILE needs RISKSTREAM_KAFKA_SSL_CERTFILE")
+    if tls and not problems:
+        try:
+            s.kafka_security().ssl_context()
+        except (OSError, ssl.SSLError) as exc:
+            problems.append(f"cannot load the TLS files (CA, certificate, key): {exc}")
+    return problems
 
 
 @lru_cache(maxsize=1)

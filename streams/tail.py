@@ -20,6 +20,7 @@ from rules.errors import RiskstreamError
 from rules.model import Tier
 from rules.routing import Router, load_routing
 from streams.kafka_io import partitions_of
+from streams.kafka_security import unreachable
 from streams.settings import Settings, get_settings
 
 TIER_STYLE = {
@@ -222,15 +223,12 @@ async def _tail(
     settings: Settings, topics: dict[str, str], from_beginning: bool, limit: int | None
 ) -> None:
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False
+        **settings.kafka_client_options(), group_id=None, enable_auto_commit=False
     )
     try:
         await consumer.start()
     except KafkaConnectionError:
-        raise RiskstreamError(
-            f"cannot reach Kafka at {settings.kafka_bootstrap}: start it (`make kafka`) "
-            "or set RISKSTREAM_KAFKA_BOOTSTRAP"
-        ) from None
+        raise RiskstreamError(unreachable(settings)) from None
     try:
         existing = await consumer.topics()
         missing = [t for t in topics if t not in existing]

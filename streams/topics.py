@@ -16,6 +16,8 @@ from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 from connectors.kafka_quiet import await_leaders, quiet_topic_setup
 from rules.errors import ConfigError
 from rules.routing import Router
+from streams.dead_letters import check_broker_limit
+from streams.kafka_security import unreachable
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -35,14 +37,12 @@ def compacted_topics(settings: Settings) -> list[str]:
 
 async def ensure_topics(settings: Settings, router: Router) -> list[str]:
     """Create missing topics; return the ones created. Raises ConfigError if Kafka is unreachable."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=15000)
+    admin = AIOKafkaAdminClient(**settings.kafka_client_options(), request_timeout_ms=15000)
     try:
         await admin.start()
     except KafkaConnectionError:
-        raise ConfigError(
-            f"cannot reach Kafka at {settings.kafka_bootstrap}: start it with `make kafka` "
-            "or point RISKSTREAM_KAFKA_BOOTSTRAP at your cluster"
-        ) from None
+        hint = "start it with `make kafka` or point RISKSTREAM_KAFKA_BOOTSTRAP at your cluster"
+        raise ConfigError(unreachable(settings, hint)) from None
     try:
         existing = set(await admin.list_topics())
         keyed = [settings.topic(settings.topic_candidates), settings.topic(settings.topic_hits)]
@@ -63,6 +63,7 @@ async def ensure_topics(settings: Settings, router: Router) -> list[str]:
                 with contextlib.suppress(TopicAlreadyExistsError):
                     await admin.create_topics(new)
                 await await_leaders(admin, missing)  # so the worker's first sends meet no retries
+        await check_broker_limit(settings, admin)
         for name in (t for t in keyed if t in existing):
             meta = await admin.describe_topics([name])
             count = len(meta[0]["partitions"])

@@ -36,7 +36,7 @@ class WorldReader:
 
     async def run(self) -> None:
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.kafka_bootstrap,
+            **self.settings.kafka_client_options(),
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="earliest",

@@ -16,6 +16,7 @@ from rules.alerts import CloudEvent
 from rules.errors import RiskstreamError
 from streams.board.view import BoardView, card
 from streams.kafka_io import partitions_of
+from streams.kafka_security import unreachable
 from streams.settings import Settings
 
 log = logging.getLogger("riskstream.board")
@@ -53,15 +54,12 @@ async def follow(
     """Read the audit topic from ``since`` ago, then live; ``caught_up`` is set at the end of the past."""
     topic = settings.topic(settings.topic_audit)
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False
+        **settings.kafka_client_options(), group_id=None, enable_auto_commit=False
     )
     try:
         await consumer.start()
     except KafkaConnectionError:
-        raise RiskstreamError(
-            f"cannot reach Kafka at {settings.kafka_bootstrap}: start it (`make kafka`) "
-            "or set RISKSTREAM_KAFKA_BOOTSTRAP"
-        ) from None
+        raise RiskstreamError(unreachable(settings)) from None
     try:
         partitions = await _partitions(settings, consumer, topic)
         consumer.assign(partitions)

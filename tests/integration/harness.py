@@ -11,9 +11,10 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
@@ -142,11 +143,20 @@ def make_worker(bootstrap: str, tmp: Path, name: str, **env: str) -> Worker:
     return Worker(bootstrap, prefix, port, tmp / f"worker-{name}.log", full_env)
 
 
-def produce(bootstrap: str, records: Iterable[tuple[str, bytes | None, bytes]]) -> None:
-    """Send (topic, key, value) records and wait until the broker has them."""
+def produce(
+    bootstrap: str,
+    records: Iterable[tuple[str, bytes | None, bytes]],
+    security: Mapping[str, Any] | None = None,
+) -> None:
+    """Send (topic, key, value) records and wait until the broker has them.
+
+    ``security``: aiokafka's TLS/SASL options (``KafkaSecurity.client_options()``) for a secured broker.
+    """
 
     async def go() -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, max_request_size=4 * 1024 * 1024)
+        producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap, max_request_size=4 * 1024 * 1024, **(security or {})
+        )
         await producer.start()
         try:
             for topic, key, value in records:
@@ -164,12 +174,17 @@ def consume(
     done: Callable[[list[ConsumerRecord[bytes, bytes]]], bool],
     timeout: float = 60,
     settle: float = 0.0,
+    security: Mapping[str, Any] | None = None,
 ) -> list[ConsumerRecord[bytes, bytes]]:
     """Read topics from the start until ``done(records)`` holds (then ``settle`` more seconds)."""
 
     async def go() -> list[ConsumerRecord[bytes, bytes]]:
         consumer = AIOKafkaConsumer(
-            *topics, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
+            *topics,
+            bootstrap_servers=bootstrap,
+            group_id=None,
+            auto_offset_reset="earliest",
+            **(security or {}),
         )
         await consumer.start()
         got: list[ConsumerRecord[bytes, bytes]] = []
