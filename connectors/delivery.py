@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import time
 from collections.abc import Sequence
@@ -21,14 +20,14 @@ from aiokafka.errors import KafkaError
 from connectors import metrics
 from connectors.target import KafkaTarget
 from connectors.translate import Mapped, Outcome, Refused
+from rules.dead_letters import DEAD_LETTER_MAX_BYTES, ORIGIN_MAX_BYTES, clip, fit, reason_headers
 from rules.errors import RiskstreamError
 from rules.events import Family
 
 log = logging.getLogger("riskstream.connector")
 
 MAX_REQUEST_BYTES = 1024 * 1024
-DEAD_LETTER_MAX_BYTES = 900 * 1024
-"""A dead letter must always fit in a request; a larger original keeps its prefix, size and digest."""
+"""The producer's max_request_size: a dead letter (DEAD_LETTER_MAX_BYTES + HEADER_ALLOWANCE) fits."""
 
 
 class KafkaUnavailableError(RiskstreamError):
@@ -59,7 +58,7 @@ class Delivery:
         delay = 1.0
         while not stopping.is_set():
             producer = AIOKafkaProducer(
-                bootstrap_servers=self.target.bootstrap, client_id=f"riskstream-connect-{self.connector}",
+                **self.target.client_options(), client_id=f"riskstream-connect-{self.connector}",
                 acks="all", enable_idempotence=True, linger_ms=5, max_request_size=MAX_REQUEST_BYTES,
                 request_timeout_ms=int(self.timeout * 1000),
             )
@@ -71,7 +70,7 @@ class Delivery:
             except (KafkaError, OSError, TimeoutError, _TopicsMissingError) as exc:
                 with contextlib.suppress(Exception):
                     await producer.stop()
-                log.warning("%s; retrying in %.0f s", _why_not(self.target.bootstrap, exc), delay)
+                log.warning("%s; retrying in %.0f s", _why_not(self.target, exc), delay)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stopping.wait(), delay)
                 delay = min(delay * 2, 30.0)
@@ -134,28 +133,25 @@ class _TopicsMissingError(Exception):
         self.topics = topics
 
 
-def _why_not(bootstrap: str, exc: BaseException) -> str:
+def _why_not(target: KafkaTarget, exc: BaseException) -> str:
+    bootstrap = target.bootstrap
     if isinstance(exc, _TopicsMissingError):
         return (f"topics {', '.join(exc.topics)} do not exist on {bootstrap}: start the worker once "
                 "(it creates every topic with the right partitions)")
+    if target.security.protocol != "PLAINTEXT":  # a refused login or TLS handshake looks the same
+        return (f"Kafka at {bootstrap} is not answering or refuses {target.security.describe()} "
+                f"({exc or type(exc).__name__}): check RISKSTREAM_KAFKA_*")
     return f"Kafka at {bootstrap} is not answering ({exc or type(exc).__name__})"
 
 
 def dead_letter(connector: str, refused: Refused) -> tuple[bytes, list[tuple[str, bytes]]]:
-    """The original bytes (a bounded prefix when too large) with headers naming the reason and source."""
-    raw = refused.raw
+    """The original bytes (a bounded prefix when too large) with headers naming the reason and source;
+    bounded as the worker's are (``rules/dead_letters.py``)."""
     headers = [
-        ("riskstream.dlq.reason", refused.error.reason.encode()[:2000]),
-        ("riskstream.dlq.error", refused.error.category.encode()),
-        ("riskstream.dlq.connector", connector.encode()),
-        ("riskstream.dlq.origin", refused.origin.encode()[:1000]),
+        *reason_headers(refused.error),
+        ("riskstream.dlq.connector", clip(connector, ORIGIN_MAX_BYTES)),
+        ("riskstream.dlq.origin", clip(refused.origin, ORIGIN_MAX_BYTES)),
         ("riskstream.dlq.at", datetime.now(UTC).isoformat().encode()),
     ]
-    if len(raw) > DEAD_LETTER_MAX_BYTES:
-        headers += [
-            ("riskstream.dlq.truncated", b"true"),
-            ("riskstream.dlq.size", str(len(raw)).encode()),
-            ("riskstream.dlq.sha256", hashlib.sha256(raw).hexdigest().encode()),
-        ]
-        raw = raw[:DEAD_LETTER_MAX_BYTES]
-    return raw, headers
+    letter = fit(None, refused.raw, headers, DEAD_LETTER_MAX_BYTES)
+    return letter.value or b"", letter.headers

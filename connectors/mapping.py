@@ -28,10 +28,9 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
-from pydantic import ValidationError
 
 from connectors.conversions import CONVERSIONS, Conversion
-from rules.decoding import describe_validation_error
+from rules.decoding import check_kind, validated
 from rules.errors import EventDecodeError
 from rules.events import KINDS, MODELS, EventBase, Family, Location
 
@@ -295,16 +294,15 @@ class NativeMapping:
 
 
 def _validated(model: type[EventBase], data: Mapping[str, Any]) -> EventBase:
-    """The event, or why not; a kind outside the family's vocabulary would match no rule, so it is
-    refused here rather than flowing on unnoticed."""
+    """The event, or why not, checked as the worker checks it: a kind outside the family's
+    vocabulary would match no rule, so it is refused here rather than flowing on unnoticed. Event
+    times are bounded by the worker alone (its clock and settings decide)."""
     try:
-        event = model.model_validate(data)
-    except ValidationError as exc:
-        raise EventDecodeError("invalid", describe_validation_error(exc)) from None
-    if event.kind not in KINDS[event.family]:
-        raise EventDecodeError("unknown_kind", f"kind {event.kind!r} is not a {event.family.value} kind "
-                               "(docs/events.md lists them); map the source's code to one")
-    return event
+        return check_kind(validated(data, model))
+    except EventDecodeError as exc:
+        if exc.category == "unknown_kind":
+            raise EventDecodeError(exc.category, f"{exc.reason}; map the source's code to one") from None
+        raise
 
 
 def event_bytes(event: EventBase) -> bytes:

@@ -13,17 +13,22 @@ from rules.errors import DurationError
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
+MAX_SECONDS = 3650 * 86400.0
+"""Ten years: no window, cooldown or test time is longer, and a longer one (a typo, or digits
+pasted twice) would overflow the clock's arithmetic instead of being refused with its line."""
+
 
 def parse_duration(text: str | int | float) -> float:
     """Seconds in a duration; a bare number is seconds."""
-    if isinstance(text, bool):
-        raise DurationError(f"expected a duration such as '90s' or '10m', got {text!r}")
+    if isinstance(text, bool) or not isinstance(text, str | int | float):
+        shown = repr(text) if isinstance(text, bool) or text is None else f"a {type(text).__name__}"
+        raise DurationError(f"expected a duration such as '90s' or '10m', got {shown}")
     if isinstance(text, int | float):
         if not math.isfinite(text):
             raise DurationError(f"a duration must be a finite number of seconds, got {text}")
         if text < 0:
             raise DurationError(f"a duration cannot be negative, got {text}")
-        return float(text)
+        return _bounded(float(text), text)
     s = text.strip()
     pos, total = 0, 0.0
     for m in _PART.finditer(s):
@@ -36,7 +41,13 @@ def parse_duration(text: str | int | float) -> float:
             f"cannot read duration {text!r}: "
             "write a number with a unit, e.g. '30s', '10m', '1h30m', '2d'"
         )
-    return total
+    return _bounded(total, text)
+
+
+def _bounded(seconds: float, text: str | int | float) -> float:
+    if not seconds <= MAX_SECONDS:  # also refuses inf and nan
+        raise DurationError(f"duration {str(text)[:40]!r} is longer than {MAX_SECONDS / 86400:g} days")
+    return seconds
 
 
 def format_duration(seconds: float) -> str:

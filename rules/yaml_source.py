@@ -14,6 +14,8 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.nodes import MappingNode, SequenceNode
+from ruamel.yaml.reader import ReaderError
 from ruamel.yaml.scalarbool import ScalarBoolean
 
 from rules.errors import Location, RuleError
@@ -32,11 +34,16 @@ def load_yaml(path: Path) -> Any:
     unchanged file's tree is reused; callers only read it.
     """
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise RuleError("file not found", Location(path)) from None
+    except OSError as exc:  # a directory named *.yaml, no permission
+        raise RuleError(f"cannot read the file: {exc.strerror or exc}", Location(path)) from None
+    try:
+        text = raw.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")  # as read_text reads it
     except UnicodeDecodeError as exc:
-        raise RuleError(f"file is not UTF-8 (byte {exc.start})", Location(path)) from None
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise RuleError(f"file is not UTF-8 (byte {exc.start})", Location(path, line)) from None
     return _parsed(text, str(path))
 
 
@@ -55,8 +62,38 @@ def load_yaml_text(text: str, path: Path | str) -> Any:
             problem += " (each key may appear once in a mapping)"
         loc = Location(path, mark.line + 1, mark.column + 1) if mark else Location(path)
         raise RuleError(problem, loc) from None
+    except ReaderError as exc:  # a control character: ruamel says where, as a character position
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        character = f"#x{exc.character:04x}" if isinstance(exc.character, int) else repr(exc.character)
+        raise RuleError(
+            f"character {character} is not allowed in YAML ({exc.reason})", Location(path, line, column)
+        ) from None
     except YAMLError as exc:
         raise RuleError(f"invalid YAML: {exc}", Location(path)) from None
+    except TypeError:  # ruamel builds a mapping or list used as a key (`? {a: 1}`), then hashes it
+        raise RuleError(
+            "a key must be a plain value, not a mapping or a list", _complex_key(text, path)
+        ) from None
+
+
+def _complex_key(text: str, path: Path | str) -> Location:
+    """Where the first mapping or list used as a mapping key starts (the file, if none is found)."""
+    try:
+        root = _yaml().compose(text)
+    except YAMLError:
+        return Location(path)
+    todo = [root] if root is not None else []
+    while todo:
+        node = todo.pop()
+        if isinstance(node, MappingNode):
+            for key, value in node.value:
+                if isinstance(key, MappingNode | SequenceNode):
+                    return Location(path, key.start_mark.line + 1, key.start_mark.column + 1)
+                todo += [value, key]
+        elif isinstance(node, SequenceNode):
+            todo += node.value
+    return Location(path)
 
 
 def locate(node: Any, path: Sequence[str | int], file: Path | str) -> Location:

@@ -45,6 +45,7 @@ class DetectStage(Stage):
         self.candidates = settings.topic(settings.topic_candidates)
         self.hits = settings.topic(settings.topic_hits)
         self.dlq = settings.topic(settings.topic_dlq)
+        self.time_bounds = settings.time_bounds()
         self.windows = WindowBook(rules.judge, store, on_result=count_window_result)
         self.detector = Detector(rules.engine, self.windows)
         self._generation = rules.generation
@@ -64,7 +65,7 @@ class DetectStage(Stage):
         valid = 0
         for record in records:
             try:
-                event = decode_event(record.value, family, max_bytes)
+                event = decode_event(record.value, family, max_bytes, now=now, bounds=self.time_bounds)
             except EventDecodeError as exc:
                 await dead_letter(out, self.dlq, record, family.value, exc)
                 continue
