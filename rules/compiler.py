@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from rules.conditions import NOTHING, Condition, Reads, check_kinds, compile_condition, literal_guard
-from rules.errors import Location, RuleError, RuleSetError
+from rules.errors import Location, RuleError, RuleSetError, RuleWarning
 from rules.events import MODELS, EventBase, field_getter, field_paths
 from rules.forms import Form, SequenceForm, compile_form
 from rules.lifecycle import Dispatcher
@@ -50,6 +50,8 @@ class CompiledRule:
     """(field path, text): the rule can only match events whose field holds this text."""
     guard_rest: Condition | None = None
     """What is left of ``when`` once the guard holds (None: nothing)."""
+    warnings: tuple[RuleWarning, ...] = ()
+    """What the lint warns about: the rule runs, but is almost certainly not what was meant."""
 
     @property
     def id(self) -> str:
@@ -86,6 +88,11 @@ class RuleSet:
 
     def by_id(self) -> dict[str, CompiledRule]:
         return {r.id: r for r in self.rules}
+
+    @property
+    def warnings(self) -> list[RuleWarning]:
+        """Every rule's warnings, in file order."""
+        return [w for r in self.rules for w in r.warnings]
 
     def dispatcher(self) -> Dispatcher:
         """The lifecycle for these rules: their routing, and which of them still run."""
@@ -165,7 +172,17 @@ def compile_rule(spec: RuleSpec, where: Location, router: Router | None, node: A
         text_reads,
         guard,
         guard_rest,
+        tuple(rule_warnings(spec, form, at)),
     )
+
+
+def rule_warnings(spec: RuleSpec, form: Form | None, at: Callable[..., Location]) -> list[RuleWarning]:
+    """What a rule that compiles may still get wrong: a form judged per member with no
+    ``group_by`` at all (the whole kind is one group). ``group_by: []`` written out says the
+    author means that, and is not warned about."""
+    if form is None or form.ungrouped is None or "group_by" in spec.model_fields_set:
+        return []
+    return [RuleWarning(form.ungrouped, at(form.key), spec.id)]
 
 
 def template_reads(template: Template) -> Reads:
@@ -221,8 +238,15 @@ def load_pack(
     except RuleError as exc:
         return [], [], [exc]
     if node is None:
-        empty = RuleError("file is empty; a pack needs 'version: 1', 'pack' and 'rules'", Location(path))
+        empty = RuleError("file is empty; a pack needs 'version: 1', 'pack' and 'rules'", Location(path, 1))
         return [], [], [empty]
+    if not isinstance(node, dict):
+        what = "a list" if isinstance(node, list) else "a single value"
+        where = locate(node, [], path)
+        return [], [], [RuleError(
+            f"a pack is a mapping with 'version: 1', 'pack' and 'rules', not {what}",
+            where if where.line is not None else Location(path, 1),
+        )]
     try:
         pack = PackSpec.model_validate(to_plain(node))
     except ValidationError as exc:

@@ -50,6 +50,24 @@ class RuleError(RiskstreamError):
         return f"{where}{rule}{self.message}"
 
 
+@dataclass(frozen=True)
+class RuleWarning:
+    """A rule that loads and runs but is almost certainly not what its author meant.
+
+    ``riskstream rules lint`` prints it with file and line and still exits 0 (``--strict`` makes it
+    an error); a worker logs it and runs the rule.
+    """
+
+    message: str
+    location: Location | None = None
+    rule_id: str | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.location}: " if self.location else ""
+        rule = f"rule '{self.rule_id}': " if self.rule_id else ""
+        return f"{where}{rule}{self.message}"
+
+
 class RuleSetError(RiskstreamError):
     """One or more rule errors, collected so an author sees them all in one run."""
 

@@ -191,6 +191,11 @@ class ExpectedAlert(_Strict):
     at: Duration | None = Field(
         default=None, description="Offset of the event that raised the notice, or of the clock tick"
     )
+    decided: Duration | None = Field(
+        default=None,
+        description="Offset of the virtual clock when the notice was decided: 'at' unless a late "
+        "event raised it, which is decided when it arrives",
+    )
     status: Literal["firing", "escalated", "acknowledged", "resolved"] | None = None
     change: Change | None = Field(default=None, description="What the notice reports")
     withheld: bool | Literal["silence", "inhibited", "storm"] | None = Field(

@@ -33,10 +33,31 @@ from rules.world import Ack
 
 @dataclass
 class Notice:
-    """An alert notice raised during a case, with the case offset of the event that raised it."""
+    """An alert notice raised during a case, in the order decided.
+
+    ``at`` is the case offset of what raised it: the event (its own time), the clock tick or the
+    action. ``decided`` is where the virtual clock stood when it was decided: the same, except for
+    a late event, which is decided when it arrives, after later ones.
+    """
 
     at: float
     alert: Alert
+    decided: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.decided is None:
+            self.decided = self.at
+
+    @property
+    def late(self) -> bool:
+        """Raised by an event older than the clock when it arrived."""
+        return self.decided is not None and self.decided - self.at > 1e-9
+
+    def when(self) -> str:
+        """``at 120s``, or for a late event both times: ``at 120s (late event, decided at 300s)``."""
+        if self.late:
+            return f"at {self.at:g}s (late event, decided at {self.decided:g}s)"
+        return f"at {self.at:g}s"
 
 
 @dataclass
@@ -118,7 +139,9 @@ def _mismatches(exp: ExpectedAlert, n: Notice, final_count: int) -> list[str]:
     if exp.count is not None and final_count != exp.count:
         out.append(f"count: expected {exp.count}, got {final_count}")
     if exp.at is not None and abs(n.at - exp.at) > 1e-9:
-        out.append(f"at: expected {exp.at:g}s, raised at {n.at:g}s")
+        out.append(f"at: expected {exp.at:g}s, raised {n.when()}")
+    if exp.decided is not None and n.decided is not None and abs(n.decided - exp.decided) > 1e-9:
+        out.append(f"decided: expected at {exp.decided:g}s, decided at {n.decided:g}s")
     if exp.status is not None and a.status != exp.status:
         out.append(f"status: expected {exp.status}, got {a.status}")
     if exp.change is not None and a.change != exp.change:
@@ -172,8 +195,9 @@ class _Replay:
     def _decided(self, fp: str, decision: Decision) -> None:
         if decision.state is not None:
             self.result.final_counts[decision.state.alert_id] = decision.state.count
+        decided = max(self.at, self.clock)
         for notice in decision.notices:
-            self.result.notices.append(Notice(self.at, notice.alert))
+            self.result.notices.append(Notice(self.at, notice.alert, decided))
 
     def dispatch(self, cand: AlertCandidate, at: float) -> None:
         self.at = at
@@ -307,7 +331,9 @@ def run_case(ruleset: RuleSet, case: PackCase, clock_ticks: bool = True) -> Case
         exp = expected[i] if i < len(expected) else None
         got = result.notices[i] if i < len(result.notices) else None
         if exp is None and got is not None:
-            result.failures.append(f"alert {i + 1}: expected nothing more, got {describe(got.alert)}")
+            result.failures.append(
+                f"alert {i + 1}: expected nothing more, got {describe(got.alert)} {got.when()}"
+            )
         elif exp is not None and got is None:
             result.failures.append(f"alert {i + 1}: expected rule={exp.rule}, got (nothing)")
         elif exp is not None and got is not None:

@@ -124,7 +124,8 @@ def run(
     if notices_out is not None:
         with notices_out.open("wb") as fh:
             for n in notices:
-                fh.write(orjson.dumps({"at": n.at, "alert": n.alert.model_dump(mode="json")}) + b"\n")
+                row = {"at": n.at, "decided": n.decided, "alert": n.alert.model_dump(mode="json")}
+                fh.write(orjson.dumps(row) + b"\n")
     _report(test, notices, show, notices_out)
 
 
@@ -185,7 +186,8 @@ def _report(test: Backtest, notices: list[Notice], show: int, notices_out: Path 
             soft_wrap=True,
         )
     for n in notices[:show]:
-        out.print(f"[dim]+{n.at:,.0f}s[/dim]", end=" ")
+        late = f" (late event, decided at +{n.decided:,.0f}s)" if n.late else ""
+        out.print(f"[dim]+{n.at:,.0f}s{late}[/dim]", end=" ")
         out.print(render(to_cloudevent(n.alert), set()))
     if notices_out is not None:
         out.print(f"{len(notices):,} notices written to {notices_out}")

@@ -29,7 +29,9 @@ tenth of a busy worker; a batch's gap seldom overlaps another, so it merges only
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Collection, Mapping
+import asyncio
+import concurrent.futures
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from typing import Any, cast
 
 import aiokafka
@@ -55,6 +57,31 @@ class BatchConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 
     async def seek_to_committed(self) -> Mapping[TP, int]:
         return cast(Mapping[TP, int], await self.call_thread(self._seek_to_committed_or_start))
+
+    def group_committed_soon(self, partitions: Sequence[TP]) -> concurrent.futures.Future[dict[TP, int]]:
+        """The group's committed offsets of ``partitions`` as the broker has them (a partition the
+        group never committed is left out), asked on this consumer's thread from any other.
+
+        Not through ``call_thread``: its queue serves the consumer's own calls (fetching,
+        committing), and this request retries for as long as the broker is away. Cancelling the
+        future cancels the request.
+        """
+
+        async def fetch() -> dict[TP, int]:
+            coordinator = self._ensure_consumer()._coordinator
+            found = await coordinator.fetch_committed_offsets(list(partitions))
+            return {TP(tp.topic, tp.partition): meta.offset for tp, meta in found.items() if meta.offset >= 0}
+
+        return asyncio.run_coroutine_threadsafe(fetch(), self.thread_loop)
+
+    def log_starts_soon(self, partitions: Sequence[TP]) -> concurrent.futures.Future[dict[TP, int]]:
+        """The first offset each of ``partitions`` still holds, asked like ``group_committed_soon``."""
+
+        async def fetch() -> dict[TP, int]:
+            found = await self._ensure_consumer().beginning_offsets(list(partitions))
+            return {TP(tp.topic, tp.partition): offset for tp, offset in found.items()}
+
+        return asyncio.run_coroutine_threadsafe(fetch(), self.thread_loop)
 
     async def _seek_to_committed_or_start(self) -> Mapping[TP, int]:
         consumer = self._ensure_consumer()

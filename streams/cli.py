@@ -10,6 +10,7 @@ from streams.board_cli import board
 from streams.cli_help import use_conventional_help
 from streams.config_cli import config
 from streams.simulate_cli import simulate
+from streams.soak_cli import soak
 from streams.tail import tail
 from streams.worker import worker
 
@@ -30,6 +31,7 @@ app.command()(tail)
 app.command()(board)
 app.command()(config)
 app.command("simulate")(simulate)
+app.command("soak")(soak)
 
 
 def main() -> None:

@@ -26,6 +26,7 @@ from rules.world import Ack, World
 from streams import metrics
 from streams.dead_letters import dead_letter, processing_error
 from streams.live_rules import LiveRules
+from streams.redelivery import Delivered, Recall
 from streams.sending import Outgoing
 from streams.settings import Settings
 from streams.stage import CLOCK_TURNS, Stage
@@ -65,6 +66,10 @@ class DispatchStage(Stage):
         self._generation = rules.generation
         self._out: Outgoing | None = None
         self._sent: list[tuple[AlertCandidate, Decision]] = []
+        self.recall: Recall | None = None
+        """Reads back, at a takeover, notices a stopped worker delivered without recording them."""
+        self.delivered = Delivered()
+        """What the notice topics held at the last takeover: copies not to send again."""
 
     def _follow_rules(self) -> None:
         if self._generation != self.rules.generation:
@@ -121,6 +126,18 @@ class DispatchStage(Stage):
         await super().on_batch(event)
         self._observe_latency()
 
+    def notice_topics(self) -> list[str]:
+        """Every topic a notice can go to: each agency's and the audit topic."""
+        router = self.book.dispatcher.router
+        return sorted({self.audit, *(self.settings.topic(router.topic_of(a)) for a in router.agencies)})
+
+    async def recovered(self) -> None:
+        """Before taking partitions over: the notices already delivered for candidates that will
+        be decided again (``streams.redelivery``), so none goes out twice."""
+        self._follow_rules()
+        if self.recall is not None:
+            self.delivered = await self.recall.delivered()
+
     def rebuild(self) -> None:
         """After a rebalance the partitions owned have changed: take over their alerts."""
         book, now = self.book, datetime.now(UTC)
@@ -162,12 +179,15 @@ class DispatchStage(Stage):
 
     async def _send_notice(self, out: Outgoing, notice: Notice, decision: Decision) -> None:
         alert = notice.alert
-        body = to_cloudevent(alert).model_dump_json().encode()
+        event = to_cloudevent(alert)
+        body = event.model_dump_json().encode()
         key = alert.alert_id.encode()
         why = notice.withheld_by
         if why is None:
             for agency in alert.agencies:
                 topic = self.settings.topic(self.book.dispatcher.router.topic_of(agency))
+                if self._already(event.id, topic, alert.rule_id):
+                    continue
                 await out.send(topic, key, body, CE_HEADERS)
                 labels = (alert.rule_id, alert.risk.value, alert.tier.value, agency)
                 metrics.child(metrics.NOTICES, *labels).inc()
@@ -177,11 +197,19 @@ class DispatchStage(Stage):
             for agency in alert.agencies:
                 metrics.child(metrics.WITHHELD, alert.rule_id, agency, kind).inc()
         headers = [*CE_HEADERS, ("riskstream-withheld", why.encode())] if why else CE_HEADERS
-        await out.send(self.audit, key, body, headers)
+        if not self._already(event.id, self.audit, alert.rule_id):
+            await out.send(self.audit, key, body, headers)
         state = decision.state
         if alert.change == "acknowledged" and alert.acknowledged_at is not None and state is not None:
             seconds = (alert.acknowledged_at - state.opened_clock).total_seconds()
             metrics.child(metrics.TIME_TO_ACK, alert.rule_id).observe(max(0.0, seconds))
+
+    def _already(self, ce_id: str, topic: str, rule_id: str) -> bool:
+        """The topic holds this notice already: a stopped worker delivered it (see ``recovered``)."""
+        if not self.delivered.holds(ce_id, topic):
+            return False
+        metrics.child(metrics.ALREADY_DELIVERED, rule_id).inc()
+        return True
 
     def _observe_latency(self) -> None:
         """Event-to-alert latency of the batch's notices, now that the broker has them."""

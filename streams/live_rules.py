@@ -55,7 +55,7 @@ class LiveRules:
         for f in files:
             try:
                 out.append((str(f), f.stat().st_mtime))
-            except FileNotFoundError:
+            except OSError:  # gone or unreadable: loading says which, with the file
                 out.append((str(f), -1.0))
         return tuple(out)
 
@@ -73,6 +73,13 @@ class LiveRules:
                 "rule change refused, still running the previous %d rules:\n%s", len(self.engine.rules), exc
             )
             return False
+        except Exception:  # a bug met loading them must not stop a running worker either
+            metrics.RULE_RELOADS.labels("refused").inc()
+            log.exception(
+                "rule change refused (an error in riskstream, please report it), still running the "
+                "previous %d rules", len(self.engine.rules)
+            )
+            return False
         self.ruleset = ruleset
         self.engine = Engine(ruleset.rules, _eval_error)
         self.judge = WindowJudge(ruleset.rules, _eval_error)
@@ -86,4 +93,7 @@ class LiveRules:
 
 def _load(settings: Settings) -> RuleSet:
     router = load_routing(Path(settings.routing_path))
-    return load_ruleset(settings.rules_path, router)
+    ruleset = load_ruleset(settings.rules_path, router)
+    for warning in ruleset.warnings:
+        log.warning("rule warning (the rule runs as written): %s", warning)
+    return ruleset

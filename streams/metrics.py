@@ -95,6 +95,12 @@ PROCESSING_ERRORS = Counter(
     "failed, because of an unexpected error (the log has the traceback): any is a bug to report",
     ["stage"],
 )
+ALREADY_DELIVERED = Counter(
+    "riskstream_notices_already_delivered_total",
+    "Notice copies not sent again after a takeover because their topic already held them (a worker "
+    "had delivered them and was stopped before it recorded the alert's state), by rule",
+    ["rule"],
+)
 STAGE_RECORDS = Counter(
     "riskstream_stage_records_total",
     "Records a stage has finished: decided, their output acknowledged by the broker and their state "
@@ -110,7 +116,8 @@ LATENCY = Histogram(
 )
 LAG = Gauge(
     "riskstream_consumer_lag_messages",
-    "Messages not yet committed per assigned partition (end offset minus committed offset)",
+    "Messages not yet committed per owned source partition (end offset minus the consumer group's "
+    "committed offset as the broker has it)",
     ["topic", "partition"],
 )
 STALLED = Gauge(

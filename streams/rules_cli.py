@@ -11,7 +11,7 @@ from rich.console import Console
 from rules.compiler import RuleSet, load_ruleset
 from rules.errors import RiskstreamError, RuleError, RuleSetError
 from rules.routing import Router, load_routing
-from rules.testing import run_cases
+from rules.testing import describe, run_cases
 from streams import backtest_cli
 from streams.settings import get_settings
 
@@ -56,12 +56,29 @@ def _load_or_exit(paths: list[Path] | None, routing: Path | None) -> RuleSet:
 
 
 @app.command()
-def lint(paths: PathsArg = None, routing: RoutingOpt = None) -> None:
-    """Validate packs and routing; exit 1 with file:line messages on any error."""
+def lint(
+    paths: PathsArg = None,
+    routing: RoutingOpt = None,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Treat warnings as errors (exit 1 if there is any)")
+    ] = False,
+) -> None:
+    """Validate packs and routing; exit 1 with file:line messages on any error. Warnings (a rule
+    that runs but is almost certainly a mistake) are printed with file:line and exit 0 unless
+    --strict."""
     ruleset = _load_or_exit(paths, routing)
+    warnings = ruleset.warnings
+    for w in warnings:
+        where = f"{w.location}: " if w.location else ""
+        rule = f"[bold]{w.rule_id}[/bold]: " if w.rule_id else ""
+        err.print(f"[yellow]warning[/yellow] {where}{rule}{w.message}", soft_wrap=True)
+    noted = f", [yellow]{len(warnings)} warning(s)[/yellow]" if warnings else ""
+    if warnings and strict:
+        err.print(f"[red]{len(warnings)} warning(s) with --strict[/red]; fix them or drop --strict.")
+        raise typer.Exit(1)
     out.print(
         f"[green]ok[/green] {len(ruleset.rules)} rules in {len(ruleset.files)} file(s), "
-        f"{len(ruleset.cases)} test case(s), {len(ruleset.router.agencies)} agencies"
+        f"{len(ruleset.cases)} test case(s), {len(ruleset.router.agencies)} agencies{noted}"
     )
 
 
@@ -77,14 +94,9 @@ def test_cmd(paths: PathsArg = None, routing: RoutingOpt = None) -> None:
         for f in r.failures:
             out.print(f"       [red]-[/red] {f}", soft_wrap=True)
         if not r.passed and r.notices:
-            out.print("       alerts raised:")
-            for n in r.notices:
-                a = n.alert
-                out.print(
-                    f"         at {n.at:g}s rule={a.rule_id} tier={a.tier.value} group={a.group} "
-                    f"agencies={a.agencies}",
-                    soft_wrap=True,
-                )
+            out.print("       alerts raised, in the order decided:")
+            for i, n in enumerate(r.notices, 1):
+                out.print(f"         {i}. {n.when()} {describe(n.alert)}", soft_wrap=True, markup=False)
     colour = "red" if failed else "green"
     out.print(f"[{colour}]{len(results) - len(failed)} passed, {len(failed)} failed[/{colour}]")
     if failed:

@@ -7,13 +7,15 @@ batch or tick one step from the state's point of view. Deciding does not wait fo
 next batch is decided on the in-memory state while the previous ones' output is in flight, and the
 committer takes everything decided so far at once (a group commit). Waiting for each batch's
 round trip before the next had kept the detect stage busy nine tenths of the time at a quarter of
-its capacity, so events queued for seconds. State still never reaches the table or its changelog
-ahead of the output it implies, and input is acked (so committed) only after both.
+its capacity, so events queued for seconds. State still never reaches the changelog ahead of the
+output it implies, nor the local store ahead of the changelog, and input is acked (so committed)
+only after all three.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import signal
@@ -123,13 +125,20 @@ class Stage(ABC):
                     snapshot = self.store.snapshot()
                 for d in decided:
                     await d.out.flush()
-                crash_point(self.settings, f"{self.name}:sent")
-                await self.store.write(snapshot)
+                batches = any(d.event is not None for d in decided)  # crash points skip bare ticks
+                self._crash_if(batches, "sent")
+                await self.store.write(snapshot, functools.partial(self._crash_if, batches, "changelogged"))
+                self._crash_if(batches, "written")
                 for d in decided:
                     if d.event is not None:
                         d.event.ack()
         except Exception:
             stop_for_replay(self.name, "could not deliver its output")
+
+    def _crash_if(self, batches: bool, point: str) -> None:
+        """A committer's crash point, reached only by a group that commits input batches."""
+        if batches:
+            crash_point(self.settings, f"{self.name}:{point}")
 
     @abstractmethod
     async def decide(self, tp: TP, records: list[ConsumerRecord[bytes, bytes]], out: Outgoing) -> None:
@@ -143,6 +152,10 @@ class Stage(ABC):
     @abstractmethod
     async def tick(self, out: Outgoing) -> bool:
         """Act on what the clock has made due, at most CLOCK_TURNS keys; whether more is due."""
+
+    async def recovered(self) -> None:  # noqa: B027  (a hook)
+        """After a rebalance, before ``rebuild`` and before any batch of the partitions now owned:
+        what a stage must learn from the broker first (dispatch: notices already delivered)."""
 
     @abstractmethod
     def rebuild(self) -> None:
@@ -165,6 +178,15 @@ def stop_for_replay(stage: str, why: str) -> NoReturn:
     )
     logging.shutdown()
     os._exit(70)
+
+
+CRASH_POINTS = ("decided", "sent", "changelogged", "written")
+"""Where ``RISKSTREAM_CRASH_AT=<stage>:<point>`` kills a worker, in the order a batch reaches them:
+decided (state changed in memory, output handed to the producer, nothing awaited), sent (the broker
+has the output; no state written), changelogged (the broker has the changelog too; the local store
+not written), written (the local store written too; the input not acked, so not committed). The
+committer's points (all but decided) are reached by a commit group with at least one input batch,
+not by a clock step alone."""
 
 
 def crash_point(settings: Settings, point: str) -> None:

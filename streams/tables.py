@@ -1,10 +1,11 @@
 """Stage state in Faust tables, decoded in memory and written once per batch.
 
 A stage decides a batch on decoded state held by the worker that owns its partitions, then writes
-each key it changed to the table once (RocksDB or memory, plus one changelog record), after the
-batch's output has reached the broker: no state is durable ahead of the notices it implies, and
-Faust commits the input offsets only after the changelog is flushed. Values carry the partition
-they belong to, so state changed by the clock (outside any batch) is written to the right one.
+each key it changed once, after the batch's output has reached the broker: one changelog record,
+and once the broker has those, the local store (RocksDB or memory). No state is durable ahead of
+the notices it implies, the local store never holds what its changelog lacks, and the input is
+acked only after both. Values carry the partition they belong to, so state changed by the clock
+(outside any batch) is written to the right one.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ import asyncio
 import contextlib
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, TypeVar
 
 import faust
 from faust.streams import _current_event
@@ -181,16 +182,33 @@ class TableStore(MutableMapping[str, V]):
         self._trim()
         return snap
 
-    async def write(self, snap: Snapshot) -> int:
-        """A snapshot into its partitions of the store and the changelog, in the order taken.
+    async def write(self, snap: Snapshot, changelogged: Callable[[], None] | None = None) -> int:
+        """A snapshot into the changelog and then into its partitions of the local store.
 
-        The changelog records go straight to the producer (Faust's own path queues each in a buffer
-        drained one at a time); Faust flushes the producer before it commits the input offsets, so
-        the changelog is on the broker before the offsets that produced it.
+        The changelog first, and the local store (RocksDB) only once the broker has every record
+        of the snapshot (``changelogged`` is called in between: a crash point for tests). A worker
+        killed in between finds its store behind the changelog, and Faust's recovery (which reads
+        the changelog from the offset the store last noted) brings it level. Written the other way
+        round, a worker killed after the local write and before the changelog reached the broker
+        restarted with state no changelog held: its replayed input found that state and was taken
+        as done already, so the changelog never got it, and whoever owned the partition next
+        (after a rebalance, or from an empty disk) did not have it.
+
+        Changelog records go straight to the producer (Faust's own path queues each in a buffer
+        drained one at a time). Raises if the broker refuses any: the committer then stops the
+        worker before acking anything.
         """
         store, topic, pending = self.table.data, self.table.changelog_topic_name, self._pending
+        sent: list[Awaitable[Any]] = []
+        last: dict[int, int] = {}
         for partition, items in snap.by_partition.items():
-            last = None
+            for key, value in items:
+                sent.append(await self.producer.send(topic, key.encode(), value, [], partition))
+            last[partition] = len(sent) - 1
+        acked = await asyncio.gather(*sent) if sent else []
+        if changelogged is not None:
+            changelogged()
+        for partition, items in snap.by_partition.items():
             with in_partition(self.source_topic, partition):
                 for key, value in items:
                     raw_key = key.encode()
@@ -199,23 +217,13 @@ class TableStore(MutableMapping[str, V]):
                             del store[raw_key]
                     else:
                         store[raw_key] = value
-                    last = await self.producer.send(topic, raw_key, value, [], partition)
-            if last is not None:
-                cast(asyncio.Future[Any], last).add_done_callback(self._persisted(TP(topic, partition)))
+        for partition, i in last.items():
+            # The store notes the partition's last changelog offset: a restart reads on from there.
+            store.set_persisted_offset(TP(topic, partition), acked[i].offset)
         for key, value in snap.values.items():
             if pending.get(key, _NOTHING) is value:
                 del pending[key]
         return len(snap.values)
-
-    def _persisted(self, tp: TP) -> Callable[[Any], None]:
-        """After the broker has a partition's last changelog record: RocksDB notes its offset, so a
-        restart reads the changelog only from there."""
-
-        def done(future: Any) -> None:
-            if not future.cancelled() and future.exception() is None:
-                self.table.data.set_persisted_offset(tp, future.result().offset)
-
-        return done
 
     @property
     def dirty(self) -> bool:

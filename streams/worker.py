@@ -9,6 +9,7 @@ import sys
 import typer
 from rich.console import Console
 
+from connectors import kafka_log_summary
 from rules.errors import ConfigError, RiskstreamError
 from streams.settings import get_settings
 
@@ -21,6 +22,9 @@ def worker() -> None:
     logging.basicConfig(
         level=settings.log_level.upper(), format="[%(asctime)s] %(levelname)s %(name)s: %(message)s"
     )
+    # While the broker is away aiokafka logs every retry (thousands of lines a second): one line
+    # per kind and interval with a count instead (flushed by streams.housekeeping's timer).
+    kafka_log_summary.install()
     try:
         from streams.app import build
         from streams.topics import ensure_topics

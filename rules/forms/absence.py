@@ -23,6 +23,11 @@ class AbsenceForm(Form):
     keeps_sample = True
     fires_on_clock = True
     until_resolved = True
+    ungrouped = (
+        "absent_for without group_by makes every source of the kind one group, which is absent only "
+        "when all of them are silent: one silent device never alerts. Group by what must report "
+        "(group_by: [source_id]); write group_by: [] if you mean the whole feed going silent"
+    )
 
     @classmethod
     def compile(cls, spec: RuleSpec, at: At) -> AbsenceForm:
@@ -40,14 +45,25 @@ class AbsenceForm(Form):
         return max(ABSENCE_FORGET, 2 * self.absent_for)
 
     def observe(self, w: GroupWindow, entry: Entry, lateness: float) -> Observation:
-        """Only a report newer than the silence that fired ends it."""
+        """Only a report newer than the silence ends it: one after the moment the group counted as
+        absent (``absent_since + absent_for``, the time the alert fired for).
+
+        A late, buffered report from inside the silence (a gateway flushing what it held while it
+        was cut off) says the device was alive then, not that it is back: it is counted and moves
+        the group's newest time, and the alert stays open. Resolving on it would open a new alert
+        at the next tick for the same silence (its newest time would again be ``absent_for`` old).
+        """
         firing = None
-        if w.absent_since is not None and entry.time > w.absent_since:
+        if w.absent_since is not None and entry.time > self.silent_from(w.absent_since):
             silence = entry.time - w.absent_since
             firing = Firing(entry.time, {"absent": silence}, (entry.event_id,), "resolved")
             w.absent_since = None
         w.watermark = max(w.watermark, entry.time)
         return Observation("counted", firing)
+
+    def silent_from(self, absent_since: float) -> float:
+        """Event time from which the group counted as absent: the time its alert fired for."""
+        return absent_since + self.absent_for
 
     def due(self, w: GroupWindow) -> float | None:
         if w.absent_since is None and w.watermark > float("-inf"):

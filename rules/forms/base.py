@@ -49,6 +49,9 @@ class Form(ABC):
     """Whether the clock can fire it (then its groups are kept in a due index, not left to expire)."""
     until_resolved: ClassVar[bool] = False
     """Whether its alert lasts until the form itself resolves it, rather than until quiet time."""
+    ungrouped: ClassVar[str | None] = None
+    """Why leaving out ``group_by`` is almost certainly a mistake for this form (the lint warns);
+    None where one group for the whole kind is a sensible figure (a city-wide count)."""
 
     @classmethod
     @abstractmethod

@@ -20,6 +20,12 @@ class HoldsForm(WindowedForm):
 
     key = "holds_for"
     reads_misses = True  # the events on which the condition fails are what break a run
+    ungrouped = (
+        "holds_for without group_by makes one run of every source's events: one device's normal "
+        "reading breaks another's run, and readings of different devices add up to one duration. "
+        "Group by the thing whose condition must hold (group_by: [source_id], or e.g. "
+        "[site_id, tank_id]); write group_by: [] if you mean the whole kind together"
+    )
 
     @classmethod
     def compile(cls, spec: RuleSpec, at: At) -> HoldsForm:

@@ -35,6 +35,11 @@ class SequenceForm(WindowedForm):
     within: float
 
     key = "sequence"
+    ungrouped = (
+        "a sequence without group_by takes its steps from any source: failures from one address and "
+        "a success from another complete it. Group by who acts or what is acted on (group_by: "
+        "[src_ip], [user], [source_id]); write group_by: [] if any source may take any step"
+    )
 
     @classmethod
     def compile(cls, spec: RuleSpec, at: At) -> SequenceForm:

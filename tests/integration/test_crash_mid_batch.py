@@ -1,6 +1,16 @@
-"""A worker killed in the middle of a batch, after it changed state and before it wrote any of it,
-notifies each alert exactly once after its restart: nothing of the batch was durable, so the
-restarted worker decides it again from the last commit."""
+"""A worker killed at any step of a batch notifies each alert exactly once after its restart.
+
+Each stage's batches go: decided (state changed in memory, output handed to the producer), sent (the
+broker has the output), changelogged (the broker has the state's changelog), written (the local
+store has it too), then acked. Killed after deciding, nothing of the batch was durable: the
+restarted worker decides it again from the last commit. Killed at dispatch after the notices reached
+the broker and before the state was written, the restarted worker decides the candidates again and
+finds (by reading the notice topics back, ``streams.redelivery``) that every copy was delivered, so
+it sends none again. Killed after the state reached the changelog, the local store is behind the
+changelog and recovery brings it level: the candidates decided again are recognised as done. After
+every restart the alerts' changelog holds each alert's state (the local store never holds what its
+changelog lacks).
+"""
 
 from __future__ import annotations
 
@@ -75,8 +85,18 @@ def crowd(event_id: str, camera: str, at: datetime) -> bytes:
     return reading(event_id, "crowd_density", camera, at, people=150)
 
 
-@pytest.mark.parametrize("point", ["detect:decided", "windows:decided", "dispatch:decided"])
-def test_a_worker_killed_after_deciding_a_batch_notifies_each_alert_once_after_restart(
+@pytest.mark.parametrize(
+    "point",
+    [
+        "detect:decided",
+        "windows:decided",
+        "dispatch:decided",
+        "dispatch:sent",
+        "dispatch:changelogged",
+        "dispatch:written",
+    ],
+)
+def test_a_worker_killed_at_a_step_of_a_batch_notifies_each_alert_once_after_restart(
     bootstrap: str, tmp_path: Path, point: str
 ) -> None:
     pack = tmp_path / "pack.yaml"
@@ -132,7 +152,21 @@ def test_a_worker_killed_after_deciding_a_batch_notifies_each_alert_once_after_r
     assert opened == {"crash-gas": 1, "crash-tilt-thrice": 1, "crash-crowd": 1}, seen
     sent = Counter((n["alert_id"], n["notice_seq"]) for n in notices)
     assert max(sent.values()) == 1, f"a notice reached the agency twice: {sent}"
+    audit = consume(bootstrap, [f"{doomed.prefix}riskstream.alerts"], lambda r: len(r) >= 3, settle=1.0)
+    audited = Counter(orjson.loads(r.value)["id"] for r in audit)
+    assert max(audited.values()) == 1, f"a notice reached the audit topic twice: {audited}"
     assert "crash point " + point in doomed.log_path.read_text(errors="replace")
+    changelog = consume(
+        bootstrap,
+        [f"{doomed.prefix}riskstream-alerts-changelog"],
+        lambda r: len(r) >= 3,
+        settle=1.0,
+    )
+    held = {
+        r.key.decode(): orjson.loads(r.value)["a"]["alert_id"] for r in changelog if r.key and r.value
+    }
+    for n in notices:
+        assert held.get(n["fingerprint"]) == n["alert_id"], f"the changelog lacks {n['rule_id']}: {held}"
 
 
 def _wait_killed(worker: Worker, timeout: float = 60) -> None:

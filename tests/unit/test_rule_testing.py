@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from typer.testing import CliRunner
+
 from rules.testing import CaseResult, run_case, run_cases
+from streams.cli import app
+from tests.unit.conftest import pack_text
 
 if TYPE_CHECKING:
-    from tests.unit.conftest import LoadRules
+    from tests.unit.conftest import LoadRules, WriteYaml
 
 GAS = """\
 - id: gas
@@ -74,7 +79,7 @@ def test_extra_alert_is_reported_with_what_was_raised(load_rules: LoadRules) -> 
     result = case(load_rules, GOOD_EXPECT.splitlines(keepends=True)[0])
     assert result.failures == [
         "alert 2: expected nothing more, got rule=gas tier=red change=tier_raised "
-        "group={'location.grid': 'G-07'} agencies=['fire', 'governance']"
+        "group={'location.grid': 'G-07'} agencies=['fire', 'governance'] at 120s"
     ]
 
 
@@ -140,3 +145,66 @@ def test_each_case_runs_with_fresh_state(load_rules: LoadRules) -> None:
         result = run_case(ruleset, c)
         assert result.failures == [], (c.spec.name, result.failures)
         assert len(result.notices) == 1
+
+
+# --- late events: listed at their own time and when decided, in the order decided ----------------
+
+LATE_EVENTS = """\
+  events:
+    - {at: 0s, on: sensor, kind: combustible_gas, value: 25.0, location: {city: C, grid: G-07}}
+    - {at: 3m, on: sensor, kind: combustible_gas, value: 25.0, location: {city: C, grid: G-08}}
+    - {at: 2m, on: sensor, kind: combustible_gas, value: 60.0, location: {city: C, grid: G-07}}
+"""
+
+
+def test_a_late_event_s_notice_carries_its_own_time_and_the_time_it_was_decided(
+    load_rules: LoadRules,
+) -> None:
+    expect = (
+        "    - {rule: gas, group: {location.grid: G-07}, at: 0s, decided: 0s}\n"
+        "    - {rule: gas, group: {location.grid: G-08}, at: 3m, decided: 3m}\n"
+        "    - {rule: gas, tier: red, group: {location.grid: G-07}, at: 2m, decided: 3m}\n"
+    )
+    result = case(load_rules, expect, events=LATE_EVENTS)
+    assert result.failures == []
+    assert [(n.at, n.decided, n.late) for n in result.notices] == [
+        (0.0, 0.0, False),
+        (180.0, 180.0, False),
+        (120.0, 180.0, True),
+    ]
+    assert [n.when() for n in result.notices] == [
+        "at 0s",
+        "at 180s",
+        "at 120s (late event, decided at 180s)",
+    ]
+
+
+def test_a_wrong_decision_time_is_reported_with_both_times(load_rules: LoadRules) -> None:
+    expect = (
+        "    - {rule: gas}\n    - {rule: gas}\n"
+        "    - {rule: gas, tier: red, at: 3m, decided: 2m}\n"
+    )
+    result = case(load_rules, expect, events=LATE_EVENTS)
+    assert result.failures == [
+        "alert 3: at: expected 180s, raised at 120s (late event, decided at 180s)",
+        "alert 3: decided: expected at 120s, decided at 180s",
+    ]
+
+
+def test_rules_test_lists_the_raised_alerts_numbered_in_the_order_decided(
+    write_yaml: WriteYaml, routing_file: Path
+) -> None:
+    tests = f"- name: late red\n{LATE_EVENTS}  expect:\n    - {{rule: gas}}\n"
+    pack = write_yaml("packs/test.yaml", pack_text(GAS, tests))
+    result = CliRunner().invoke(
+        app, ["rules", "test", str(pack), "--routing", str(routing_file)], env={"COLUMNS": "240"}
+    )
+    assert result.exit_code == 1
+    lines = [line.strip() for line in result.output.splitlines()]
+    listed = lines[lines.index("alerts raised, in the order decided:") + 1 :][:3]
+    assert [line.split(" rule=")[0] for line in listed] == [
+        "1. at 0s",
+        "2. at 180s",
+        "3. at 120s (late event, decided at 180s)",
+    ]
+    assert "tier=red" in listed[2] and "change=tier_raised" in listed[2]

@@ -20,7 +20,7 @@ class _Store:
     def snapshot(self) -> object:
         return object()
 
-    async def write(self, snapshot: object) -> int:
+    async def write(self, snapshot: object, changelogged: Any = None) -> int:
         self.log.append("write")
         return 0
 

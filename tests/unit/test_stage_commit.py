@@ -25,7 +25,7 @@ class _Store:
         taken, self.changed = self.changed, ""
         return taken
 
-    async def write(self, snapshot: str) -> int:
+    async def write(self, snapshot: str, changelogged: Any = None) -> int:
         self.log.append(f"write {snapshot}")
         return 1
 

@@ -36,8 +36,21 @@ class _Table:
         return self.data.get(key)
 
 
-def _store(cache_limit: int | None = None) -> tuple[TableStore[dict[str, Any]], _Table, FakeProducer]:
-    table, producer = _Table(), FakeProducer()
+class _AckingProducer(FakeProducer):
+    """The broker has each changelog record at once, at the next offset."""
+
+    async def send(
+        self, topic: str, key: bytes | None, value: bytes | None, headers: list[Any], partition: int
+    ) -> asyncio.Future[Any]:
+        future = await super().send(topic, key, value, headers, partition)
+        future.set_result(SimpleNamespace(offset=len(self.sent) - 1))
+        return future
+
+
+def _store(
+    cache_limit: int | None = None, producer: FakeProducer | None = None
+) -> tuple[TableStore[dict[str, Any]], _Table, FakeProducer]:
+    table, producer = _Table(), producer or _AckingProducer()
     return TableStore(table, CODEC, "in", producer, cache_limit), table, producer  # type: ignore[arg-type]
 
 
@@ -50,6 +63,46 @@ def test_nothing_reaches_the_table_or_changelog_until_the_snapshot_is_written() 
     asyncio.run(store.write(snap))
     assert CODEC.decode(table.data[b"g"]) == (1, {"n": 1})
     assert producer.records == [(b"g", table.data[b"g"])]
+
+
+def test_the_local_store_is_written_only_once_the_broker_has_the_changelog() -> None:
+    """A worker killed in between must find its local store behind the changelog, never ahead."""
+    seen: list[str] = []
+
+    async def run() -> None:
+        store, table, producer = _store(producer=FakeProducer())
+        store.partition = 0
+        store["a"], store["b"] = {"n": 1}, {"n": 2}
+        writing = asyncio.create_task(store.write(store.snapshot(), lambda: seen.append("changelogged")))
+        await asyncio.sleep(0.01)
+        assert len(producer.records) == 2, "the changelog records are sent"
+        assert table.data == {} and seen == [], "and the local store waits for the broker"
+        producer.sent[0].set_result(SimpleNamespace(offset=5))
+        await asyncio.sleep(0.01)
+        assert table.data == {}, "every record of the snapshot, not only the first"
+        producer.sent[1].set_result(SimpleNamespace(offset=6))
+        assert await writing == 2
+        assert seen == ["changelogged"]
+        assert set(table.data) == {b"a", b"b"}
+        assert store["a"] == {"n": 1}
+
+    asyncio.run(run())
+
+
+def test_a_changelog_the_broker_refuses_leaves_the_local_store_untouched() -> None:
+    async def run() -> None:
+        store, table, producer = _store(producer=FakeProducer())
+        store.partition = 0
+        store["a"] = {"n": 1}
+        writing = asyncio.create_task(store.write(store.snapshot()))
+        await asyncio.sleep(0.01)
+        producer.sent[0].set_exception(RuntimeError("broker refused"))
+        with pytest.raises(RuntimeError):
+            await writing
+        assert table.data == {}
+        assert not hasattr(table.data, "persisted")
+
+    asyncio.run(run())
 
 
 def test_a_value_evicted_before_its_snapshot_is_written_is_read_from_the_snapshot() -> None:
@@ -94,15 +147,16 @@ def test_an_older_snapshot_written_late_does_not_hide_a_newer_one() -> None:
 
 def test_the_store_notes_the_offset_of_a_partitions_last_changelog_record_once_the_broker_has_it() -> None:
     async def run() -> None:
-        store, table, producer = _store()
+        store, table, producer = _store(producer=FakeProducer())
         store.partition = 2
         for key in ("a", "b", "c"):
             store[key] = {"n": 1}
-        await store.write(store.snapshot())
+        writing = asyncio.create_task(store.write(store.snapshot()))
+        await asyncio.sleep(0.01)
         assert not hasattr(table.data, "persisted")
         for offset, future in enumerate(producer.sent, start=10):
             future.set_result(SimpleNamespace(offset=offset))
-        await asyncio.sleep(0)
+        await writing
         assert list(table.data.persisted.values()) == [12]
 
     asyncio.run(run())

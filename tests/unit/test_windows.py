@@ -416,6 +416,52 @@ def test_a_late_event_of_an_absent_group_is_late_and_does_not_postpone_its_absen
     assert next_due(SILENT_15M, LATENESS, state) == 1900
 
 
+def fired_silence(last: float = 0.0, now: float = 1200.0) -> GroupWindow:
+    """A group whose last report was at ``last`` and whose absence fired on the clock at ``now``."""
+    state, _ = feed(SILENT_15M, [at(last)])
+    state2, firing = tick(SILENT_15M, LATENESS, state, now)
+    assert firing is not None and state2 is not None and state2.absent_since == last
+    return state2
+
+
+@pytest.mark.parametrize("late", [1.0, 300.0, 899.999, 900.0])
+def test_a_buffered_report_from_inside_the_silence_does_not_resolve_it(late: float) -> None:
+    """Silent from 0, fired for 900; a gateway then flushes a report it held from inside the
+    silence (arriving on the clock at 1200). The device was alive then, it is not back: the alert
+    stays open, and the clock does not fire a second alert for the same silence."""
+    state, seen = feed(SILENT_15M, [at(late, "buffered")], fired_silence())
+    assert seen[0] == Observation("counted", None)
+    assert state.absent_since == 0.0
+    assert next_due(SILENT_15M, LATENESS, state) is None
+    for later in (1200.0, late + 900.0, 86400.0):
+        state2, again = tick(SILENT_15M, LATENESS, state, later)
+        assert again is None and state2 is state
+
+
+def test_a_report_newer_than_the_moment_the_silence_counted_resolves_it() -> None:
+    state, seen = feed(SILENT_15M, [at(500, "buffered"), at(900.5, "back")], fired_silence())
+    assert fired(seen) == [Firing(900.5, {"absent": 900.5}, ("back",), "resolved")]
+    assert state.absent_since is None
+
+
+def test_a_flush_of_buffered_reports_resolves_the_alert_once_and_opens_none() -> None:
+    """A gateway back after 40 minutes sends what it held (every 5 minutes), then a live report:
+    the first held report newer than the alert's time resolves it, nothing fires again."""
+    flush = [at(60.0 * m, f"held-{m}") for m in range(5, 40, 5)]
+    state, seen = feed(SILENT_15M, [*flush, at(2400, "live")], fired_silence(now=2400))
+    assert fired(seen) == [Firing(1200, {"absent": 1200}, ("held-20",), "resolved")]
+    assert state.absent_since is None
+    assert next_due(SILENT_15M, LATENESS, state) == 2400 + 900
+    _, again = tick(SILENT_15M, LATENESS, state, 2400)
+    assert again is None
+
+
+def test_a_buffered_report_before_the_absence_fired_postpones_it() -> None:
+    """Not fired yet: a report that arrives late but within the lateness is just the newest one."""
+    state, _ = feed(SILENT_15M, [at(0), at(600)])
+    assert next_due(SILENT_15M, LATENESS, state) == 1500
+
+
 # --- aggregates -------------------------------------------------------------------------------
 
 
