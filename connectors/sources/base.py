@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import BaseModel, ConfigDict
@@ -18,11 +19,11 @@ class SourceSpec(BaseModel):
     type: str
     default_format: ClassVar[str] = "json"
 
+    @abstractmethod
     async def run(self, edge: Edge) -> None:
         """Receive until ``edge.stopping`` is set; hand everything to ``edge`` and acknowledge the
         source only after ``edge.deliver`` has returned (Kafka has it)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def describe(self) -> str:
         """Where it listens or reads, for the start-up line."""
-        raise NotImplementedError
