@@ -14,6 +14,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, get_args, get_origin
 
+from typer import rich_utils
 from typer.core import TyperArgument, TyperOption
 
 CONVENTIONAL_METAVARS: tuple[tuple[type, str], ...] = (
@@ -57,6 +58,17 @@ def _argument_name(self: TyperArgument) -> str:
     return self.metavar if self.metavar is not None else (self.name or "").upper()
 
 
+def _paragraphs(paragraphs: list[str], markup_mode: Any) -> str:
+    """A docstring's later paragraphs flowed to the terminal's width, as its first one is.
+
+    typer 0.29 keeps their single line breaks, so a paragraph wrapped at 100 columns in the source
+    comes out ragged on a narrower terminal. A paragraph starting with ``\\b`` keeps its lines (click's
+    convention for verbatim blocks)."""
+    if markup_mode == "markdown":
+        return "\n\n".join(paragraphs)
+    return "\n\n".join(p if p.startswith("\b") else p.replace("\n", " ") for p in paragraphs)
+
+
 def use_conventional_help() -> None:
     """Help with conventional metavars for every command at once.
 
@@ -69,3 +81,4 @@ def use_conventional_help() -> None:
     TyperOption.display_type_rich = _option_value  # type: ignore[method-assign]
     TyperArgument.display_type_rich = _argument_value  # type: ignore[assignment,method-assign]
     TyperArgument.display_name_raw = property(_argument_name)  # type: ignore[assignment,method-assign]
+    rich_utils._fix_linebreaks = _paragraphs

@@ -68,3 +68,12 @@ def test_an_argument_is_named_in_capitals() -> None:
 def test_resolve_says_who_closes_the_alert_not_who_takes_it_on() -> None:
     assert "Who closes it" in help_of(("resolve",))
     assert "Who takes it on" in help_of(("ack",))
+
+
+def test_a_later_docstring_paragraph_flows_to_the_width_instead_of_keeping_source_line_breaks() -> None:
+    lines = [line.strip() for line in help_of(("soak",)).splitlines()]
+    start = next(i for i, line in enumerate(lines) if line.startswith("Verdict:"))
+    end = lines.index("", start)
+    paragraph = lines[start:end]
+    assert len(paragraph) >= 3
+    assert all(len(line) > 60 for line in paragraph[:-1]), paragraph
