@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from bench.soak.params import CITY_DRAIN_RATE, DEFAULT_RATE, SoakParams
+from connectors import kafka_log_summary
 
 err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 140)
 
@@ -57,6 +58,11 @@ def soak(
     output: Annotated[Path, typer.Option("--output", "-o", metavar="PATH", help="JSON results")] = Path(
         "bench-results/soak.json"
     ),
+    keep: Annotated[
+        bool, typer.Option("--keep", help="Keep the broker's data in the work dir after the run, to "
+                           "read its topics again (start it with RISKSTREAM_KAFKA_HOME=WORK/kafka "
+                           "scripts/kafka-local.sh start --port PORT)")
+    ] = False,
 ) -> None:
     """Chaos soak: city traffic with incidents against two workers and a broker of its own,
     killing workers and stopping the broker on a schedule; then a verdict.
@@ -78,10 +84,11 @@ def soak(
     work.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(level=logging.INFO, filename=str(work / "soak.log"),
                         format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
+    kafka_log_summary.install()  # the load generator's producer retries, counted while the broker is down
     display = LiveDisplay(err) if err.is_terminal else PlainDisplay(err)
     try:
         with display:
-            result = asyncio.run(run_soak(params, work.resolve(), display))
+            result = asyncio.run(run_soak(params, work.resolve(), display, keep_broker_data=keep))
     except KeyboardInterrupt:
         err.print(f"interrupted: workers and the broker stopped; logs in {work}")
         raise typer.Exit(130) from None
