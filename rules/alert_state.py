@@ -108,6 +108,7 @@ def active_entry(s: AlertState) -> ActiveAlert:
         opened_at=s.opened_clock,
         withheld=s.withheld is not None,
         storm=c.group_key == STORM_GROUP,
+        shadow=c.shadow,
     )
 
 

@@ -92,6 +92,8 @@ class AlertCandidate(_Frozen):
     storm_member: str | None = Field(
         default=None, description="Storm control: the group of the alert this summary candidate stands for"
     )
+    shadow: bool = Field(default=False, description="A shadow rule's match: its notices reach no agency")
+    replaces: str | None = Field(default=None, description="A shadow rule's: the live rule it would replace")
 
 
 class DispatchTick(_Frozen):
@@ -188,6 +190,14 @@ class Alert(_Frozen):
         default=None,
         description="Audit copies only: the silence, inhibiting alert or storm that held it back",
     )
+    shadow: bool = Field(
+        default=False,
+        description="A shadow rule's would-be notice: on the audit topic only, never sent to an agency "
+        "(agencies and routed_because say who would have heard it)",
+    )
+    replaces: str | None = Field(
+        default=None, description="Shadow notices: the live rule the shadow rule would replace, if any"
+    )
 
 
 class CloudEvent(_Frozen):
@@ -203,6 +213,9 @@ class CloudEvent(_Frozen):
     dataschema: str | None = None
     riskstreamtier: str
     riskstreamrisk: str
+    riskstreammode: Literal["shadow"] | None = Field(
+        default=None, description="'shadow' on a shadow rule's notice (audit topic only); absent on live ones"
+    )
     data: Alert
 
     @model_serializer(mode="wrap")
@@ -221,5 +234,6 @@ def to_cloudevent(alert: Alert) -> CloudEvent:
         time=alert.raised_at,
         riskstreamtier=alert.tier.value,
         riskstreamrisk=alert.risk.value,
+        riskstreammode="shadow" if alert.shadow else None,
         data=alert,
     )

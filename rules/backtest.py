@@ -44,6 +44,8 @@ class RuleTally:
     withheld: int = 0
     top_tier: Tier | None = None
     agencies: Counter[str] = field(default_factory=Counter)
+    shadow: bool = False
+    """A shadow rule: its notices reach no agency (``agencies`` stays empty)."""
 
     @property
     def notices(self) -> int:
@@ -53,9 +55,10 @@ class RuleTally:
         alert = notice.alert
         self.alerts.add(alert.alert_id)
         self.changes[alert.change] += 1
+        self.shadow = self.shadow or alert.shadow
         if alert.withheld_by is not None:
             self.withheld += 1
-        else:
+        elif not alert.shadow:
             self.agencies.update(alert.agencies)
         if self.top_tier is None or alert.tier.rank > self.top_tier.rank:
             self.top_tier = alert.tier

@@ -205,8 +205,13 @@ def _number(text: str) -> int | float:
     return value
 
 
+ABSENT_IS_NULL = "attributes"
+"""The map whose absent keys read as null (``rules.conditions.absent_attributes_null``)."""
+
+
 def _field(path: tuple[str, ...]) -> Fast:
     head, rest = path[0], path[1:]
+    absent_is_null = head == ABSENT_IS_NULL and len(rest) == 1
 
     def get(v: Variables) -> Any:
         try:
@@ -219,6 +224,8 @@ def _field(path: tuple[str, ...]) -> Fast:
             try:
                 value = value[name]
             except KeyError:
+                if absent_is_null:
+                    return None
                 raise CelError(f"no such key: {name!r}") from None
         if type(value) in _PLAIN:
             return value

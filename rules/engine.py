@@ -21,12 +21,14 @@ from pydantic import BaseModel
 from rules.alerts import AlertCandidate, fingerprint, group_key
 from rules.compiler import CompiledRule, Condition
 from rules.conditions import NOTHING, Activation, Reads
-from rules.events import KINDS, EventBase, Family, field_getter, plain_fields
+from rules.events import KINDS, EventBase, Family, field_getter
 from rules.hits import Hit
 from rules.model import Tier
 
 NO_VALUE = "(none)"
 ErrorHook = Callable[[str, str], None]
+RungHook = Callable[[Tier, Condition | None, bool], None]
+"""Told of one rung of a tier ladder that was tried: its tier, condition (None: true) and answer."""
 
 
 def _ignore(rule_id: str, message: str) -> None:
@@ -54,17 +56,24 @@ def holds(rule_id: str, cond: Condition, activation: Activation, on_error: Error
     return False
 
 
-def ladder_tier(rule: CompiledRule, activation: Activation, on_error: ErrorHook) -> Tier | None:
-    """The highest tier whose condition holds; a tier that cannot be evaluated is skipped."""
+def ladder_tier(
+    rule: CompiledRule, activation: Activation, on_error: ErrorHook, seen: RungHook | None = None
+) -> Tier | None:
+    """The highest tier whose condition holds; a tier that cannot be evaluated is skipped.
+
+    ``seen`` is told of each rung tried, highest first, with its answer (``rules.explain``)."""
     for tier, cond in rule.ladder:
-        if cond is None or holds(rule.id, cond, activation, on_error):
+        held = cond is None or holds(rule.id, cond, activation, on_error)
+        if seen is not None:
+            seen(tier, cond, held)
+        if held:
             return tier
     return None
 
 
 def activation(event: EventBase, reads: Reads) -> Activation:
     """The CEL variables ``reads`` names, taken from the event."""
-    return Activation(plain_fields(event, reads.variables, reads.location), reads)
+    return Activation(reads.fields(event), reads)
 
 
 def make_candidate(
@@ -96,6 +105,8 @@ def make_candidate(
         cooldown=spec.cooldown,
         repeat_interval=spec.repeat_interval,
         tier_down_after=spec.tier_down_after,
+        shadow=rule.mode == "shadow",
+        replaces=spec.replaces,
         **about,
     )
 
@@ -204,7 +215,7 @@ class Engine:
                     make_candidate(
                         rule,
                         tier,
-                        plain_fields(event, rule.text_reads.variables, rule.text_reads.location),
+                        rule.text_reads.fields(event),
                         group,
                         key,
                         fp,
@@ -245,6 +256,6 @@ class Engine:
             ok=reading.ok,
             value=reading.value,
             steps=reading.steps,
-            fields=plain_fields(event, rule.text_reads.variables, rule.text_reads.location),
+            fields=rule.text_reads.fields(event),
             ingested_at=ingested_at,
         )

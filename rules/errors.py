@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 class RiskstreamError(Exception):
@@ -75,6 +79,41 @@ class RuleSetError(RiskstreamError):
         self.errors = errors
         lines = "\n".join(f"  {e}" for e in errors)
         super().__init__(f"{len(errors)} error(s) in rules:\n{lines}")
+
+
+class ErrorList:
+    """Rule errors gathered one check at a time, so an author sees every problem of a rule in one
+    run instead of fixing them one lint at a time.
+
+    One error per place: a check that fails on a line where an earlier one did (a condition
+    already refused for a mistyped name, compiled again) adds nothing new for the author.
+    """
+
+    def __init__(self) -> None:
+        self.errors: list[RuleError] = []
+
+    def add(self, error: RuleError) -> None:
+        place = error.location
+        if place is None or place.line is None or all(e.location != place for e in self.errors):
+            self.errors.append(error)
+
+    def attempt(self, check: Callable[[], T], failed: T) -> T:
+        """``check()``, or ``failed`` once its error is noted."""
+        try:
+            return check()
+        except RuleSetError as exc:
+            for error in exc.errors:
+                self.add(error)
+        except RuleError as exc:
+            self.add(exc)
+        return failed
+
+    def raise_any(self) -> None:
+        """Raise what was gathered: the error itself when there is one, all of them when more."""
+        if len(self.errors) == 1:
+            raise self.errors[0]
+        if self.errors:
+            raise RuleSetError(list(self.errors))
 
 
 class EventDecodeError(RiskstreamError):

@@ -7,11 +7,14 @@ rule conditions name them directly (``value >= 20``, ``location.grid == 'G-07'``
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
+from datetime import tzinfo
 from enum import StrEnum
 from functools import cache
 from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+
+from rules.local_time import LOCAL, local_fields
 
 
 class Family(StrEnum):
@@ -212,14 +215,21 @@ _LOCATION_KEYS = frozenset(Location.model_fields)
 
 
 def plain_fields(
-    event: EventBase, names: Collection[str], location: Collection[str] | None = None
+    event: EventBase,
+    names: Collection[str],
+    location: Collection[str] | None = None,
+    zone: tzinfo | None = None,
 ) -> dict[str, Any]:
     """The named top-level fields as a rule sees them (``event_fields`` narrowed to ``names``).
 
-    ``location``: the location keys wanted (None: all of them).
+    ``location``: the location keys wanted (None: all of them). ``zone``: the city's, for the
+    event's local time, ``local`` (``rules.local_time``).
     """
     out: dict[str, Any] = {}
     for name in names:
+        if name == LOCAL:
+            out[name] = local_fields(event.time, zone) if zone is not None else None
+            continue
         value = getattr(event, name, None)
         if isinstance(value, Location):
             value = (

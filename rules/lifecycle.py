@@ -7,8 +7,11 @@ escalated for want of an acknowledgement, when it is acknowledged, and when it r
 for ``cooldown``, an absent group reporting again, or a duty officer's resolve). Never in between.
 
 A notice may be withheld from agencies (still audited and counted) by a silence, by a higher alert
-that inhibits it, or by storm control. State is per fingerprint and carried by the caller (a Faust
-table in the worker, a dict in rule tests); time is passed in, so replays decide exactly as live.
+that inhibits it, or by storm control. A shadow rule's alert lives exactly this life (escalations
+included, as nobody can acknowledge it) and its notices are marked ``shadow``: dispatch sends them
+to the audit topic only, and no live alert is held back or changed by it. State is per fingerprint
+and carried by the caller (a Faust table in the worker, a dict in rule tests); time is passed in, so
+replays decide exactly as live.
 """
 
 from __future__ import annotations
@@ -53,13 +56,24 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Notice:
-    """A notice to send: to its agencies, or (``withheld_by`` set) to the audit topic only."""
+    """A notice to send: to its agencies, or (``withheld_by`` set, or a shadow rule's) to the audit
+    topic only."""
 
     alert: Alert
 
     @property
     def withheld_by(self) -> str | None:
         return self.alert.withheld_by
+
+    @property
+    def shadow(self) -> bool:
+        """A shadow rule's would-be notice: decided as if live, sent to no agency."""
+        return self.alert.shadow
+
+    @property
+    def delivered(self) -> bool:
+        """It goes to agencies."""
+        return self.alert.withheld_by is None and not self.alert.shadow
 
 
 @dataclass(frozen=True)
@@ -90,7 +104,7 @@ class Decision:
     @property
     def alert(self) -> Alert | None:
         """The last notice delivered to agencies (None if there was none)."""
-        sent = [n.alert for n in self.notices if n.withheld_by is None]
+        sent = [n.alert for n in self.notices if n.delivered]
         return sent[-1] if sent else None
 
     def then(self, later: Decision) -> Decision:
@@ -145,7 +159,9 @@ class Dispatcher:
             return self._resolve(state, now, event=c)
         out = Decision(state)
         quiet = state is not None and self._quiet(state, c.event_time)
-        if state is not None and state.open and quiet:
+        if state is not None and state.open and (quiet or state.candidate.shadow != c.shadow):
+            # A rule promoted from shadow to live (or back) ends its open alert, so the next match
+            # opens one that agencies hear of from its start.
             out = self._resolve(state, now)
             state = out.state
         if state is None or not state.open:

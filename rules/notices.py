@@ -2,7 +2,8 @@
 
 Built from an alert's state and its latest match. A notice is withheld from agencies (sent to the
 audit topic only, and counted) while storm control holds the alert, a silence matches it, or a
-firing alert at a higher tier inhibits it.
+firing alert at a higher tier inhibits it. A shadow rule's notice is decided exactly like a live
+one's and marked ``shadow``: dispatch sends it to the audit topic only.
 """
 
 from __future__ import annotations
@@ -20,7 +21,11 @@ from rules.world import World
 def suppressor(
     router: Router, s: AlertState, c: AlertCandidate, now: datetime, world: World
 ) -> tuple[str, InhibitedNote | None] | None:
-    """Why a notice of this alert must be withheld now, if it must."""
+    """Why a notice of this alert must be withheld now, if it must.
+
+    A shadow alert may be held back as its live twin would be, but is listed only in a shadow
+    alert that inhibits it, never in a live one: duty officers must not read of shadow rules.
+    """
     if s.storm_held:
         return f"storm control: {c.rule_id} fired for many groups at once", None
     silence = world.silences.matching(labels(s, c), now)
@@ -30,9 +35,11 @@ def suppressor(
         found = world.active.inhibitor(active_entry(s), router.spec.inhibit)
         if found is not None:
             src, rule = found
-            note = InhibitedNote(
-                fingerprint=src.fingerprint, alert_id=s.alert_id, rule_id=c.rule_id, group_key=c.group_key
-            )
+            note = None
+            if src.shadow or not c.shadow:
+                note = InhibitedNote(
+                    fingerprint=src.fingerprint, alert_id=s.alert_id, rule_id=c.rule_id, group_key=c.group_key
+                )
             return (
                 f"inhibited by {src.tier.label} alert {src.alert_id} ({src.rule_id}) under '{rule.name}'",
                 note,
@@ -116,6 +123,8 @@ def build_alert(
         inhibited_count=s.inhibited_count,
         storm=storm,
         withheld_by=withheld,
+        shadow=c.shadow,
+        replaces=c.replaces,
     )
 
 

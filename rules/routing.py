@@ -22,7 +22,7 @@ from rules.errors import RuleError, RuleSetError
 from rules.events import Family
 from rules.model import TIERS_HIGH_FIRST, Risk, Tier
 from rules.schema import AgencyId, RuleId
-from rules.yaml_source import load_yaml, locate, to_plain
+from rules.yaml_source import load_yaml, load_yaml_text, locate, to_plain
 
 
 class _Strict(BaseModel):
@@ -303,9 +303,12 @@ def _one_up(tier: Tier) -> Tier:
     return higher[0] if higher else tier
 
 
-def load_routing(path: Path) -> Router:
-    """Read and check a routing file; every agency named anywhere must be declared."""
-    node = load_yaml(path)
+def load_routing(path: Path, text: str | None = None) -> Router:
+    """Read and check a routing file; every agency named anywhere must be declared.
+
+    ``text``: its content when it does not come from disk (a rule version read from the rules topic);
+    ``path`` then only names it in errors."""
+    node = load_yaml(path) if text is None else load_yaml_text(text, path)
     try:
         spec = RoutingSpec.model_validate(to_plain(node))
     except ValidationError as exc:

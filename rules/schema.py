@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from rules.alerts import DEFAULT_REPEAT_INTERVAL, DEFAULT_TIER_DOWN_AFTER, Change
+from rules.case_events import CaseEvent, arrival_order
 from rules.durations import Duration
 from rules.events import Family
 from rules.model import Risk, Tier
@@ -19,6 +20,11 @@ from rules.model import Risk, Tier
 RuleId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=80)]
 AgencyId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=40)]
 FieldPath = Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*$")]
+PackName = Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*$", max_length=64)]
+"""The name of a pack's list or macro, as conditions write it: ``gov_sites``, ``night``."""
+ListItem = str | bool | int | Annotated[float, Field(allow_inf_nan=False)]
+RuleMode = Literal["live", "shadow"]
+"""live: notices reach agencies; shadow: evaluated on live traffic, its notices go to the audit topic only."""
 
 DEFAULT_COOLDOWN = 300.0
 DEFAULT_LATENESS = 60.0
@@ -104,6 +110,17 @@ class StepSpec(_Strict):
         return (self.kind,) if isinstance(self.kind, str) else tuple(self.kind)
 
 
+class Reference(_Strict):
+    """A source a rule rests on: a standard, law, plan or document, and where in it."""
+
+    title: str = Field(min_length=1, max_length=300, description="e.g. 'GB/T 50493-2019 石油化工可燃气体...'")
+    section: str | None = Field(
+        default=None, max_length=300, description="Clause, article or section title, e.g. '5.5.2'"
+    )
+    url: str | None = Field(default=None, max_length=1000)
+    note: str | None = Field(default=None, max_length=500, description="What the rule takes from it")
+
+
 class RuleSpec(_Strict):
     """One rule as written. Stateless unless it names one stateful form (count, distinct, ...)."""
 
@@ -132,6 +149,22 @@ class RuleSpec(_Strict):
     summary: str | None = Field(default=None, max_length=500, description="'{field.path}' template")
     action: str | None = Field(default=None, max_length=1000, description="What a duty officer does")
     enabled: bool = True
+    references: list[Annotated[str, Field(min_length=1, max_length=300)] | Reference] = Field(
+        default_factory=list,
+        description="Standards, laws, plans or documents the rule rests on: a string or "
+        "{title, section, url, note}",
+    )
+    falsepositives: list[Annotated[str, Field(min_length=1, max_length=500)]] = Field(
+        default_factory=list, description="Known situations where it fires without a real risk"
+    )
+    mode: RuleMode | None = Field(
+        default=None,
+        description="live, or shadow: evaluated with its full lifecycle, notices to the audit topic only "
+        "(omitted: the pack's mode)",
+    )
+    replaces: RuleId | None = Field(
+        default=None, description="A shadow rule: the id of the live rule it would replace (shadow-report)"
+    )
 
     count: CountSpec | None = None
     distinct: DistinctSpec | None = None
@@ -173,15 +206,6 @@ class RuleSpec(_Strict):
 STATEFUL_FORMS = ("count", "distinct", "aggregate", "holds_for", "sequence", "absent_for")
 
 
-class CaseEvent(BaseModel):
-    """An event in a rule test: ``at`` is an offset from the test's start; other keys are event fields."""
-
-    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
-
-    at: Duration
-    on: Family
-
-
 class ExpectedAlert(_Strict):
     rule: RuleId
     tier: Tier | None = None
@@ -198,12 +222,43 @@ class ExpectedAlert(_Strict):
     )
     status: Literal["firing", "escalated", "acknowledged", "resolved"] | None = None
     change: Change | None = Field(default=None, description="What the notice reports")
-    withheld: bool | Literal["silence", "inhibited", "storm"] | None = Field(
+    withheld: bool | Literal["silence", "inhibited", "storm", "shadow"] | None = Field(
         default=None, description="false: delivered; true or a reason: held back from agencies (audit only)"
     )
     window: dict[str, float | int] | None = Field(
         default=None, description="Window figures the notice must carry, e.g. {count: 3}"
     )
+    alert: Annotated[str, Field(min_length=1, max_length=40)] | None = Field(
+        default=None,
+        description="A label: notices expected with the same label belong to one alert, with "
+        "different labels to different alerts",
+    )
+    notice_count: int | None = Field(
+        default=None, ge=1, description="The count this notice carries (events merged so far)"
+    )
+    inhibited_count: int | None = Field(
+        default=None, ge=0, description="Alerts this notice says it holds back (inhibition)"
+    )
+
+
+class NeverNotice(_Strict):
+    """What must not happen in a case: no notice of a rule, or none delivered to an agency, or
+    both, optionally only of a tier or change, between ``from`` and ``to`` (offsets, inclusive)."""
+
+    rule: RuleId | None = None
+    agency: AgencyId | None = Field(default=None, description="Delivered to this agency")
+    tier: Tier | None = None
+    change: Change | None = None
+    from_: Duration = Field(default=0.0, alias="from")
+    to: Duration | None = Field(default=None, description="Omitted: to the end of the case")
+
+    @model_validator(mode="after")
+    def _names_something(self) -> NeverNotice:
+        if self.rule is None and self.agency is None:
+            raise ValueError("'never' names a rule, an agency or both, e.g. {rule: gas-leak, agency: police}")
+        if self.to is not None and self.to < self.from_:
+            raise ValueError("'never' ends ('to') before it starts ('from')")
+        return self
 
 
 class CaseAction(_Strict):
@@ -241,7 +296,11 @@ class CaseAction(_Strict):
 
 
 class RuleCaseSpec(_Strict):
-    """A case: events on a virtual clock and exactly the alerts they must raise, in order."""
+    """A case: events on a virtual clock and the notices they must (and must never) raise.
+
+    ``events`` hold every event in arrival order once validated: a series written on one line
+    (``every``) stands there as the events it generates.
+    """
 
     name: str = Field(min_length=1)
     start: AwareDatetime | None = None
@@ -253,6 +312,32 @@ class RuleCaseSpec(_Strict):
     )
     actions: list[CaseAction] = Field(default_factory=list, description="Acks, resolves and silences")
     expect: list[ExpectedAlert] = Field(default_factory=list)
+    match: Literal["exact", "subset"] = Field(
+        default="exact",
+        description="exact: 'expect' lists every notice; subset: the notices named occur in this "
+        "order, others are ignored",
+    )
+    ignore: list[Change] = Field(
+        default_factory=list, description="Changes left out of the notices before 'expect' is matched"
+    )
+    never: list[NeverNotice] = Field(
+        default_factory=list, description="Notices that must not occur (checked on every notice)"
+    )
+
+    @field_validator("events")
+    @classmethod
+    def _generate(cls, events: list[CaseEvent]) -> list[CaseEvent]:
+        return arrival_order(events)
+
+    @model_validator(mode="after")
+    def _expects_what_it_keeps(self) -> RuleCaseSpec:
+        for i, exp in enumerate(self.expect):
+            if exp.change is not None and exp.change in self.ignore:
+                raise ValueError(
+                    f"expect {i + 1} is a '{exp.change}' notice, which 'ignore' leaves out; "
+                    f"drop '{exp.change}' from 'ignore' or from the expectation"
+                )
+        return self
 
 
 class ScenarioSpec(RuleCaseSpec):
@@ -274,6 +359,18 @@ class PackSpec(_Strict):
     pack: str = Field(min_length=1, max_length=80)
     description: str | None = None
     rules: list[RuleSpec] = Field(default_factory=list)
+    lists: dict[PackName, Annotated[list[ListItem], Field(min_length=1)]] = Field(
+        default_factory=dict,
+        description="Named lists of values for conditions (`location.name in gov_sites`), for all packs",
+    )
+    macros: dict[PackName, Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=dict,
+        description="Named CEL conditions for conditions (`night && people > 50`), for all packs",
+    )
+    require_references: bool = Field(
+        default=False, description="Lint refuses a rule of this pack without 'references'"
+    )
+    mode: RuleMode = Field(default="live", description="Mode of every rule that does not give its own")
     tests: list[RuleCaseSpec] = Field(default_factory=list)
 
 

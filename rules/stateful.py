@@ -18,7 +18,7 @@ from rules.conditions import WINDOW, Activation
 from rules.engine import ErrorHook, ladder_tier, make_candidate
 from rules.hits import Hit, Tick
 from rules.model import Tier
-from rules.windows import Entry, Firing, GroupWindow, expired, next_due, observe, tick
+from rules.windows import Entry, Figures, Firing, GroupWindow, expired, next_due, observe, tick
 
 
 def _ignore(rule_id: str, message: str) -> None:
@@ -37,6 +37,15 @@ class StageResult:
 
 def _ts(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
+
+
+def window_activation(rule: CompiledRule, hit: Hit, figures: Figures) -> Activation:
+    """What a stateful rule's tiers and summary read when its window fires: the firing event's
+    fields, its time and the window's figures (``window.count``)."""
+    fields: dict[str, Any] = dict(hit.fields)
+    fields["time"] = hit.event_time
+    fields[WINDOW] = figures
+    return Activation(fields, rule.text_reads)
 
 
 class WindowJudge:
@@ -105,10 +114,9 @@ class WindowJudge:
         self, rule: CompiledRule, hit: Hit, firing: Firing, event_id: str
     ) -> AlertCandidate | None:
         assert rule.form is not None
-        fields: dict[str, Any] = dict(hit.fields)
-        fields["time"] = hit.event_time
-        fields[WINDOW] = firing.figures
-        tier = ladder_tier(rule, Activation(fields, rule.text_reads), self._on_error)
+        judged = window_activation(rule, hit, firing.figures)
+        fields = judged.variables
+        tier = ladder_tier(rule, judged, self._on_error)
         if tier is None:
             if firing.status != "resolved":
                 return None

@@ -4,7 +4,8 @@ Detection (Engine), the window stage (WindowJudge) and dispatch (Dispatcher) run
 state in dicts instead of Faust tables, so a passing case means the worker decides the same way.
 Events arrive in the order they are written; the clock is the latest event time so far, so an
 event written after a later one arrives late. Between events, and on to ``until``, the clock ticks
-exactly when a group is due (an absence firing, an idle group expiring).
+exactly when a group is due (an absence firing, an idle group expiring). What the case's notices are
+held against (``expect``, ``match``, ``ignore``, ``never``) is ``rules.case_verdict``'s to judge.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from pydantic import ValidationError
 
 from rules.alert_book import AlertBook
 from rules.alerts import Alert, AlertCandidate
+from rules.case_verdict import NoticeMark, judge, unknown_names
+from rules.case_verdict import describe as describe  # re-exported: rules_cli and others list notices
 from rules.compiler import PackCase, RuleSet
 from rules.engine import Engine
-from rules.errors import Location
+from rules.errors import Location, RuleError
 from rules.events import EVENT_ADAPTER, EventBase
 from rules.lifecycle import Decision
 from rules.pipeline import Detector, Outbox
@@ -67,6 +70,11 @@ class CaseResult:
     notices: list[Notice] = field(default_factory=list)
     final_counts: dict[str, int] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
+    marks: list[NoticeMark] = field(default_factory=list)
+    """How each notice compares with what the case expects (see ``rules.case_verdict``)."""
+    expected: list[ExpectedAlert] = field(default_factory=list)
+    missing: list[int] = field(default_factory=list)
+    """Expectations (from 0) that no notice met."""
 
     @property
     def passed(self) -> bool:
@@ -90,77 +98,7 @@ def _case_events(case: PackCase) -> list[tuple[float, EventBase]]:
         except ValidationError as exc:
             first = exc.errors(include_url=False)[0]
             where = ".".join(map(str, first["loc"]))
-            raise ValueError(
-                f"event {i + 1} (at {ev.at:g}s) is not a valid event: {where}: {first['msg']}"
-            ) from None
-    return out
-
-
-def describe(alert: Alert | None, exp: ExpectedAlert | None = None) -> str:
-    """A one-line view of an alert, limited to the keys an expectation names when one is given."""
-    if alert is None:
-        return "(nothing)"
-    parts = [f"rule={alert.rule_id}", f"tier={alert.tier.value}"]
-    if alert.status != "firing":
-        parts.append(f"status={alert.status}")
-    if alert.change != "opened":
-        parts.append(f"change={alert.change}")
-    if alert.withheld_by:
-        parts.append(f"withheld=({alert.withheld_by})")
-    if exp is None or exp.group is not None:
-        parts.append(f"group={alert.group}")
-    if exp is None or exp.agencies is not None:
-        parts.append(f"agencies={alert.agencies}")
-    return " ".join(parts)
-
-
-def _withheld_kind(why: str | None) -> str | None:
-    if why is None:
-        return None
-    for kind, prefix in (("silence", "silence "), ("inhibited", "inhibited "), ("storm", "storm ")):
-        if why.startswith(prefix):
-            return kind
-    return "other"
-
-
-def _mismatches(exp: ExpectedAlert, n: Notice, final_count: int) -> list[str]:
-    a = n.alert
-    out = []
-    if a.rule_id != exp.rule:
-        out.append(f"rule: expected {exp.rule}, got {a.rule_id}")
-    if exp.tier is not None and a.tier != exp.tier:
-        out.append(f"tier: expected {exp.tier.value}, got {a.tier.value}")
-    if exp.group is not None:
-        want = {k: str(v) for k, v in exp.group.items()}
-        if a.group != want:
-            out.append(f"group: expected {want}, got {a.group}")
-    if exp.agencies is not None and sorted(a.agencies) != sorted(exp.agencies):
-        out.append(f"agencies: expected {sorted(exp.agencies)}, got {sorted(a.agencies)}")
-    if exp.count is not None and final_count != exp.count:
-        out.append(f"count: expected {exp.count}, got {final_count}")
-    if exp.at is not None and abs(n.at - exp.at) > 1e-9:
-        out.append(f"at: expected {exp.at:g}s, raised {n.when()}")
-    if exp.decided is not None and n.decided is not None and abs(n.decided - exp.decided) > 1e-9:
-        out.append(f"decided: expected at {exp.decided:g}s, decided at {n.decided:g}s")
-    if exp.status is not None and a.status != exp.status:
-        out.append(f"status: expected {exp.status}, got {a.status}")
-    if exp.change is not None and a.change != exp.change:
-        out.append(f"change: expected {exp.change}, got {a.change}")
-    if exp.withheld is not None:
-        reason = _withheld_kind(a.withheld_by)
-        if exp.withheld is False and reason is not None:
-            out.append(f"withheld: expected a delivered notice, it was held back ({a.withheld_by})")
-        elif exp.withheld is True and reason is None:
-            out.append("withheld: expected it held back, it was delivered")
-        elif isinstance(exp.withheld, str) and reason != exp.withheld:
-            out.append(f"withheld: expected {exp.withheld}, got {reason or 'delivered'}")
-    if exp.window is not None:
-        figures = a.window or {}
-        for key, figure in exp.window.items():
-            have = figures.get(key)
-            if have is None or not math.isclose(float(have), float(figure), abs_tol=1e-6):
-                shown = "(none)" if have is None else f"{have:g}"
-                out.append(f"window.{key}: expected {figure:g}, got {shown}")
+            raise ValueError(f"{ev.describe(i)} is not a valid event: {where}: {first['msg']}") from None
     return out
 
 
@@ -326,24 +264,25 @@ def run_case(ruleset: RuleSet, case: PackCase, clock_ticks: bool = True) -> Case
     # Every written action is done, even one after 'until'.
     replay.advance(last if case.spec.until is None else max(case.spec.until, last))
     result.failures.extend(f"evaluation error: {e}" for e in errors)
-    expected = case.spec.expect
-    for i in range(max(len(expected), len(result.notices))):
-        exp = expected[i] if i < len(expected) else None
-        got = result.notices[i] if i < len(result.notices) else None
-        if exp is None and got is not None:
-            result.failures.append(
-                f"alert {i + 1}: expected nothing more, got {describe(got.alert)} {got.when()}"
-            )
-        elif exp is not None and got is None:
-            result.failures.append(f"alert {i + 1}: expected rule={exp.rule}, got (nothing)")
-        elif exp is not None and got is not None:
-            bad = _mismatches(exp, got, result.final_counts.get(got.alert.alert_id, 0))
-            result.failures.extend(f"alert {i + 1}: {m}" for m in bad)
+    result.failures.extend(unknown_names(case.spec, ruleset.by_id(), ruleset.router.agencies))
+    verdict = judge(case.spec, result.notices, result.final_counts)
+    result.failures.extend(verdict.failures)
+    result.marks, result.expected, result.missing = verdict.marks, list(case.spec.expect), verdict.missing
     return result
 
 
 def run_cases(ruleset: RuleSet) -> list[CaseResult]:
     return [run_case(ruleset, c) for c in ruleset.cases]
+
+
+def case_errors(ruleset: RuleSet) -> list[RuleError]:
+    """What the lint refuses in the packs' test cases: a rule or agency that is not loaded, with
+    the nearest known name (the case would only fail as "not raised")."""
+    return [
+        RuleError(f"test '{case.spec.name}': {problem}", case.location)
+        for case in ruleset.cases
+        for problem in unknown_names(case.spec, ruleset.by_id(), ruleset.router.agencies)
+    ]
 
 
 class Replay:
@@ -366,11 +305,17 @@ class Replay:
     def notices(self) -> list[Notice]:
         return self.result.notices
 
-    def feed(self, event: EventBase) -> None:
+    def stages(self, start: datetime) -> _Replay:
+        """The run's stages, begun at ``start`` (its first event's time) unless begun already: for
+        tools that watch what they decide (``rules.explain``)."""
         if self._run is None:
-            self._run = _Replay(self.ruleset, event.time, self.result, self.errors)
+            self._run = _Replay(self.ruleset, start, self.result, self.errors)
             self._run.clock_ticks = self.clock_ticks
-        self._run.event((event.time - self._run.start).total_seconds(), event)
+        return self._run
+
+    def feed(self, event: EventBase) -> None:
+        run = self.stages(event.time)
+        run.event((event.time - run.start).total_seconds(), event)
 
     def finish(self, until: datetime | None = None) -> list[Notice]:
         """Run the clock on to ``until`` (if given and after the last event); every notice."""

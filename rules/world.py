@@ -43,6 +43,8 @@ class ActiveAlert(BaseModel):
     opened_at: AwareDatetime
     withheld: bool = False
     storm: bool = False
+    shadow: bool = False
+    """A shadow rule's alert: it may hold back other shadow alerts, never a live one."""
 
     def route_input(self) -> RouteInput:
         city, district, street, community, grid = self.place
@@ -151,6 +153,7 @@ class ActiveIndex:
                     if (
                         src.fingerprint == target.fingerprint
                         or src.withheld
+                        or (src.shadow and not target.shadow)
                         or src.tier.rank <= target.tier.rank
                     ):
                         continue

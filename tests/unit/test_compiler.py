@@ -97,7 +97,7 @@ def test_unknown_field_in_condition_is_refused_listing_known_fields(load_rules: 
 def test_unknown_field_in_a_tier_ladder_condition_names_the_tier_line(
     load_rules: LoadRules,
 ) -> None:
-    text = rule(tier="\n    red: density > 4\n    yellow: people > 100")
+    text = rule(tier="\n    red: density > 4\n    yellow: value > 100")
     err = only_error(load_rules, text)
     assert "'density'" in err.message
     assert err.location is not None and err.location.line == line_of(text, "red:")
