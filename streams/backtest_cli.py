@@ -35,8 +35,8 @@ from streams.kafka_io import Window, read_since
 from streams.settings import get_settings
 from streams.tail import TIER_STYLE, render
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+out = Console(highlight=False, emoji=False)
+err = Console(stderr=True, highlight=False, emoji=False)
 
 EventFiles = Annotated[
     list[Path] | None,
@@ -207,7 +207,7 @@ def _table(tallies: list[RuleTally]) -> Table:
         tier = t.top_tier
         changes = " · ".join(f"{c} {t.changes[c]}" for c in CHANGE_ORDER if t.changes[c])
         table.add_row(
-            t.rule_id,
+            f"{t.rule_id} [dim](shadow)[/dim]" if t.shadow else t.rule_id,
             f"[{TIER_STYLE[tier]}] {tier.label} [/]" if tier else "",
             f"{len(t.alerts):,}",
             f"{t.notices:,}",

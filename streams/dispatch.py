@@ -5,7 +5,8 @@ partition, whose alerts this worker holds while it owns the partition. The decis
 ``rules.alert_book``'s and ``rules.lifecycle``'s; this module loads and stores state, sends notices
 and publishes the effects (open alerts to every worker, messages to other alerts). The clock
 (quiet time, escalation, reminders) and duty officers' acknowledgements act on the alerts held
-here. Delivery is at-least-once; notices carry deterministic ids.
+here. A shadow rule's notices, and withheld ones, go to the audit topic only. Delivery is
+at-least-once; notices carry deterministic ids.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from aiokafka.structs import ConsumerRecord
 from faust.types import TP
 
 from rules.alert_book import AlertBook
-from rules.alerts import DISPATCH_MESSAGE, AlertCandidate, DispatchTick, InhibitedNote, to_cloudevent
+from rules.alerts import DISPATCH_MESSAGE, Alert, AlertCandidate, DispatchTick, InhibitedNote, to_cloudevent
 from rules.lifecycle import AlertState, Decision, Notice, Publish
 from rules.world import Ack, World
 from streams import metrics
@@ -34,6 +35,8 @@ from streams.tables import Codec, TableStore
 
 log = logging.getLogger(__name__)
 CE_HEADERS = [("content-type", b"application/cloudevents+json; charset=utf-8")]
+SHADOW_HEADER = ("riskstream-mode", b"shadow")
+"""On the audit copy of a shadow rule's notice, the only copy there is."""
 
 
 def _encode(partition: int, state: AlertState) -> bytes:
@@ -183,7 +186,9 @@ class DispatchStage(Stage):
         body = event.model_dump_json().encode()
         key = alert.alert_id.encode()
         why = notice.withheld_by
-        if why is None:
+        if notice.shadow:
+            self._count_shadow(alert, why)
+        elif why is None:
             for agency in alert.agencies:
                 topic = self.settings.topic(self.book.dispatcher.router.topic_of(agency))
                 if self._already(event.id, topic, alert.rule_id):
@@ -197,12 +202,23 @@ class DispatchStage(Stage):
             for agency in alert.agencies:
                 metrics.child(metrics.WITHHELD, alert.rule_id, agency, kind).inc()
         headers = [*CE_HEADERS, ("riskstream-withheld", why.encode())] if why else CE_HEADERS
+        if notice.shadow:
+            headers = [*headers, SHADOW_HEADER]
         if not self._already(event.id, self.audit, alert.rule_id):
             await out.send(self.audit, key, body, headers)
         state = decision.state
+        if notice.shadow:
+            return  # nobody was told of it: an acknowledgement is no duty desk's response time
         if alert.change == "acknowledged" and alert.acknowledged_at is not None and state is not None:
             seconds = (alert.acknowledged_at - state.opened_clock).total_seconds()
             metrics.child(metrics.TIME_TO_ACK, alert.rule_id).observe(max(0.0, seconds))
+
+    @staticmethod
+    def _count_shadow(alert: Alert, why: str | None) -> None:
+        """A shadow rule's notice reaches no agency: counted apart, per agency it would have reached."""
+        outcome = "sent" if why is None else why.split(" ", 1)[0]
+        for agency in alert.agencies:
+            metrics.child(metrics.SHADOW_NOTICES, alert.rule_id, agency, alert.change, outcome).inc()
 
     def _already(self, ce_id: str, topic: str, rule_id: str) -> bool:
         """The topic holds this notice already: a stopped worker delivered it (see ``recovered``)."""

@@ -27,8 +27,9 @@ class BoardView:
     _seen: OrderedDict[str, None] = field(default_factory=OrderedDict)
 
     def apply(self, notice: CloudEvent) -> Alert | None:
-        """The alert as the board now shows it, or None for a duplicate or an older notice."""
-        if notice.id in self._seen:
+        """The alert as the board now shows it, or None for a duplicate, an older notice or a shadow
+        rule's (duty officers never see those)."""
+        if notice.id in self._seen or notice.data.shadow:
             return None
         self._seen[notice.id] = None
         if len(self._seen) > SEEN_LIMIT:
