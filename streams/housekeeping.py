@@ -51,6 +51,11 @@ def install(rt: Runtime) -> None:
     async def reload_rules() -> None:
         rt.rules.maybe_reload()
 
+    @app.task  # type: ignore[untyped-decorator]
+    async def follow_rules() -> None:
+        """Rule versions published to the rules topic, switched to as they arrive (topic source)."""
+        await rt.rules.follow()
+
     @app.timer(LOG_SUMMARY_INTERVAL)  # type: ignore[untyped-decorator]
     async def summarise_client_errors() -> None:
         """The count of repeated Kafka client errors, once their interval is over, even when no

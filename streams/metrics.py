@@ -55,6 +55,13 @@ WITHHELD = Counter(
     "storm)",
     ["rule", "agency", "why"],
 )
+SHADOW_NOTICES = Counter(
+    "riskstream_shadow_notices_total",
+    "Would-be notices of shadow rules (audit topic only, sent to no agency), by rule, the agency it would "
+    "have reached, what it reports, and outcome: sent (would have been), or why it would have been held "
+    "back (silence, inhibited, storm)",
+    ["rule", "agency", "change", "outcome"],
+)
 TIME_TO_ACK = Histogram(
     "riskstream_time_to_ack_seconds",
     "Seconds from an alert opening to its acknowledgement by a duty officer",
@@ -133,6 +140,12 @@ WORLD = Gauge(
 RULES_LOADED = Gauge("riskstream_rules_loaded", "Enabled rules the worker is running")
 RULE_RELOADS = Counter(
     "riskstream_rule_reloads_total", "Rule reload attempts, by outcome (ok, refused)", ["outcome"]
+)
+RULES_VERSION = Gauge(
+    "riskstream_rules_version",
+    "Published rule version: the one this worker runs (state=running) and the one the rules topic names "
+    "current (state=wanted); running differs from wanted when the worker refused it. 0: rules from files",
+    ["state"],
 )
 
 

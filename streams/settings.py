@@ -76,6 +76,12 @@ class Settings(BaseSettings):
         description="Rule pack files/directories, separated by ':'",
     )
     routing_path: Path = Field(default=PACKAGE_RULES / "routing.yaml", description="Routing file")
+    rules_source: Literal["files", "topic"] = Field(
+        default="files",
+        description="Where the worker takes its rules from: files (RISKSTREAM_RULES_PATH and ROUTING_PATH, "
+        "re-read when they change: one machine) or topic (the version `riskstream rules publish` made "
+        "current on the rules topic, switched to by every worker as it arrives)",
+    )
     store: Literal["rocksdb://", "memory://"] = Field(
         default="rocksdb://", description="Faust table store; memory:// replays changelogs on start"
     )
@@ -156,6 +162,10 @@ class Settings(BaseSettings):
     topic_active: str = Field(
         default="riskstream.active",
         description="Internal: open alerts, for inhibition and storm control (compacted)",
+    )
+    topic_rules: str = Field(
+        default="riskstream.rules",
+        description="Published rule versions and the pointer to the current one (compacted, one partition)",
     )
     tick_interval: float = Field(
         default=5.0,

@@ -76,3 +76,41 @@ async def ensure_topics(settings: Settings, router: Router) -> list[str]:
         return missing
     finally:
         await admin.close()
+
+
+def rules_topic(settings: Settings) -> str:
+    """The compacted topic of published rule versions (``rules.rule_bundle``)."""
+    return settings.topic(settings.topic_rules)
+
+
+async def ensure_rules_topic(settings: Settings) -> bool:
+    """Create the rules topic if missing (compacted, one partition: versions and the pointer are read
+    in the order written); return whether it was created. Raises ConfigError if Kafka is unreachable
+    or the topic has more partitions."""
+    name = rules_topic(settings)
+    admin = AIOKafkaAdminClient(**settings.kafka_client_options(), request_timeout_ms=15000)
+    try:
+        await admin.start()
+    except KafkaConnectionError:
+        raise ConfigError(unreachable(settings)) from None
+    try:
+        if name in set(await admin.list_topics()):
+            meta = await admin.describe_topics([name])
+            count = len(meta[0]["partitions"])
+            if count != 1:
+                raise ConfigError(
+                    f"topic {name} has {count} partitions; the rules topic must have one, so that "
+                    "versions and the pointer are read in the order written. Recreate it, or set "
+                    "RISKSTREAM_TOPIC_RULES to a new name."
+                )
+            return False
+        topic = NewTopic(name, 1, settings.replication, topic_configs={"cleanup.policy": "compact"})
+        with quiet_topic_setup():
+            try:
+                await admin.create_topics([topic])
+            except TopicAlreadyExistsError:
+                return False
+            await await_leaders(admin, [name])
+        return True
+    finally:
+        await admin.close()
