@@ -23,6 +23,7 @@ from rich.live import Live
 from rich.text import Text
 
 from connectors.city import CityModel, Clock, Event, utc_now
+from connectors.incident_sensors import IncidentSensors
 from connectors.iot_gateway import IotGateway
 from connectors.kafka_quiet import quiet_topic_setup
 from connectors.scenarios import (
@@ -45,6 +46,8 @@ BURST_SECONDS = 0.25
 MIN_TICK = 0.004
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 30.0
+KEEP_REPORTING_EVERY = 1.0
+"""Seconds between looks for heartbeats due from the sensors of injected incidents."""
 
 
 def new_run_id() -> str:
@@ -146,6 +149,8 @@ class _Sender:
         self.stats = stats
         self.gateway = gateway
         self.record = record
+        self.incident_sensors: IncidentSensors | None = None
+        """With it, the sensors of injected incidents go on reporting (see _keep_reporting)."""
 
     async def send(self, event: Event, scenario: bool = False) -> None:
         value = orjson.dumps(event)
@@ -161,6 +166,8 @@ class _Sender:
             self.record.write(value + b"\n")
         if scenario:
             self.stats.scenario_events_sent += 1
+            if self.incident_sensors is not None:
+                self.incident_sensors.saw(event)
         else:
             self.stats.background_sent += 1
         self.stats.by_family[event["family"]] += 1
@@ -297,6 +304,14 @@ async def inject(
     return list(truths)
 
 
+async def _keep_reporting(sender: _Sender, sensors: IncidentSensors, clock: Clock) -> None:
+    """Heartbeats of the sensors incidents were played on, each when due (connectors.incident_sensors)."""
+    while True:
+        for event in sensors.due(clock()):
+            await sender.send(event)
+        await asyncio.sleep(KEEP_REPORTING_EVERY)
+
+
 async def _background(sender: _Sender, events: Iterator[Event], rate: float) -> None:
     bucket = TokenBucket(rate, burst=rate * BURST_SECONDS)
     loop = asyncio.get_running_loop()
@@ -420,7 +435,8 @@ async def run_simulation(
     The ground-truth file exists from the start (empty if new); the identifiers its recent records
     (``RESERVE``) used are kept out of this run's casting, so a restarted simulator does not open
     its incidents on the devices of alerts a worker may still hold open. With ``record``, every
-    event sent is appended there as one JSON line (see ``_Sender``).
+    event sent is appended there as one JSON line (see ``_Sender``). The sensors incidents were
+    played on go on beating afterwards, as real ones do (connectors.incident_sensors).
     """
     run_id = run_id or new_run_id()
     stats = SimulationStats(run_id=run_id)
@@ -440,6 +456,7 @@ async def run_simulation(
             await gateway.start()
         producer = await _start_producer(target)
         sender = _Sender(producer, target, stats, gateway, recorder)
+        sender.incident_sensors = IncidentSensors(run_id)
         injector = _Injector(sender, scenarios, run_id, every, time_scale, truth_log, clock, casting)
         stop = asyncio.Event()
         stats.started = time.monotonic()  # rates count from the first send, not from the connect
@@ -447,6 +464,8 @@ async def run_simulation(
         if rate > 0:
             traffic = city.background_events(rate, run_id, clock)
             tasks.append(asyncio.create_task(_background(sender, traffic, rate)))
+        if scenarios:
+            tasks.append(asyncio.create_task(_keep_reporting(sender, sender.incident_sensors, clock)))
         if scenarios and once:
             tasks.append(asyncio.create_task(_finish(injector.all_at_once(), stop, duration is None)))
         elif scenarios and every > 0:
