@@ -17,7 +17,7 @@ from rules.errors import RiskstreamError
 from streams.actions import Action, act_on_alert
 from streams.settings import get_settings
 
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, emoji=False)
 
 
 def _post(alert_id: str, action: Action, by: str, note: str | None) -> None:

@@ -21,7 +21,7 @@ from streams.board.server import Board
 from streams.board.view import BoardView
 from streams.settings import Settings, get_settings
 
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, emoji=False)
 log = logging.getLogger("riskstream.board")
 
 

@@ -20,8 +20,8 @@ from streams.settings import get_settings
 
 app = typer.Typer(help="Run and check connectors: MQTT, HTTP push, syslog/CEF and files into the input "
                   "topics (docs/connectors.md).", no_args_is_help=True)
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+out = Console(highlight=False, emoji=False)
+err = Console(stderr=True, highlight=False, emoji=False)
 
 ConfigArg = Annotated[Path, typer.Argument(metavar="CONFIG", help="Connector file (YAML)")]
 MetricsOpt = Annotated[int | None, typer.Option(

@@ -26,8 +26,8 @@ from streams.kafka_io import read_all
 from streams.settings import Settings, get_settings
 
 app = typer.Typer(help="Silences and maintenance windows: hold back notices (they are still counted).")
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+out = Console(highlight=False, emoji=False)
+err = Console(stderr=True, highlight=False, emoji=False)
 
 
 def _fail(message: str) -> typer.Exit:

@@ -18,8 +18,8 @@ from rules.errors import RuleError, RuleSetError
 from rules.schema import ScenarioSpec
 from streams.settings import get_settings
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+out = Console(highlight=False, emoji=False)
+err = Console(stderr=True, highlight=False, emoji=False)
 
 
 def _select(all_scenarios: list[ScenarioSpec], names: list[str]) -> list[ScenarioSpec]:

@@ -39,8 +39,8 @@ CHANGE_TEXT = {
     "resolved": "resolved",
     "released": "(silence or inhibition ended)",
 }
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+out = Console(highlight=False, emoji=False)
+err = Console(stderr=True, highlight=False, emoji=False)
 
 
 def clock(times: Sequence[datetime], zone: tzinfo, day_of: datetime | None = None) -> list[str]:

@@ -13,7 +13,7 @@ from connectors import kafka_log_summary
 from rules.errors import ConfigError, RiskstreamError
 from streams.settings import get_settings
 
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, emoji=False)
 
 
 def worker() -> None:
