@@ -9,6 +9,7 @@ from streams.ack_cli import ack, resolve
 from streams.board_cli import board
 from streams.cli_help import use_conventional_help
 from streams.config_cli import config
+from streams.score_cli import score_cmd
 from streams.simulate_cli import simulate
 from streams.soak_cli import soak
 from streams.tail import tail
@@ -31,6 +32,7 @@ app.command()(tail)
 app.command()(board)
 app.command()(config)
 app.command("simulate")(simulate)
+app.command("score")(score_cmd)
 app.command("soak")(soak)
 
 

@@ -11,13 +11,14 @@ from rich.console import Console
 from rules.compiler import RuleSet, load_ruleset
 from rules.errors import RiskstreamError, RuleError, RuleSetError
 from rules.routing import Router, load_routing
-from rules.testing import describe, run_cases
-from streams import backtest_cli
+from rules.testing import case_errors, run_cases
+from streams import backtest_cli, case_report, explain_cli, publish_cli, rules_list_cli
 from streams.settings import get_settings
+from streams.shadow_cli import shadow_report
 
 app = typer.Typer(help="Check, test and describe rule packs.", no_args_is_help=True)
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+out = Console(highlight=False, emoji=False)
+err = Console(stderr=True, highlight=False, emoji=False)
 
 PathsArg = Annotated[
     list[Path] | None,
@@ -31,7 +32,7 @@ RoutingOpt = Annotated[
 def _load(paths: list[Path] | None, routing: Path | None) -> RuleSet:
     settings = get_settings()
     router: Router = load_routing(routing or settings.routing_path)
-    return load_ruleset(paths or settings.rules_path, router)
+    return load_ruleset(paths or settings.rules_path, router, zone=settings.city_tz)
 
 
 def _report(exc: RiskstreamError) -> None:
@@ -67,6 +68,10 @@ def lint(
     that runs but is almost certainly a mistake) are printed with file:line and exit 0 unless
     --strict."""
     ruleset = _load_or_exit(paths, routing)
+    problems = case_errors(ruleset)
+    if problems:
+        _report(RuleSetError(problems))
+        raise typer.Exit(1)
     warnings = ruleset.warnings
     for w in warnings:
         where = f"{w.location}: " if w.location else ""
@@ -89,14 +94,7 @@ def test_cmd(paths: PathsArg = None, routing: RoutingOpt = None) -> None:
     results = run_cases(ruleset)
     failed = [r for r in results if not r.passed]
     for r in results:
-        mark = "[green]PASS[/green]" if r.passed else "[red]FAIL[/red]"
-        out.print(f"{mark} {r.location}  {r.name}", soft_wrap=True)
-        for f in r.failures:
-            out.print(f"       [red]-[/red] {f}", soft_wrap=True)
-        if not r.passed and r.notices:
-            out.print("       alerts raised, in the order decided:")
-            for i, n in enumerate(r.notices, 1):
-                out.print(f"         {i}. {n.when()} {describe(n.alert)}", soft_wrap=True, markup=False)
+        case_report.print_result(out, r)
     colour = "red" if failed else "green"
     out.print(f"[{colour}]{len(results) - len(failed)} passed, {len(failed)} failed[/{colour}]")
     if failed:
@@ -145,3 +143,11 @@ def schema(
     if not written:
         err.print("nothing written")
         raise typer.Exit(1)
+
+
+app.command("publish")(publish_cli.publish)
+app.command("history")(publish_cli.history)
+app.command("rollback")(publish_cli.rollback)
+app.command("list")(rules_list_cli.list_rules)
+app.command("shadow-report")(shadow_report)
+app.command("explain")(explain_cli.explain)
