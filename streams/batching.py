@@ -25,10 +25,11 @@ are registered with Faust's consumer as a gap (the mechanism Faust uses for offs
 message), so acking the batch commits past all of it, and nothing before it is skipped. Faust's own
 gap registration merges its whole interval tree and yields to the loop every time, which cost a
 tenth of a busy worker; a batch's gap seldom overlaps another, so it merges only when one does.
-Because a gap commits a whole batch, only a batch the stage decided may be acked: Faust's streams
-also ack what they skip around a rebalance, and a seek back forgets the gaps of batches fetched
-since the commit (``BatchConsumer.ack``, ``perform_seek``). Either would commit a batch's records
-without deciding them: the likeliest cause of the one alert a chaos soak lost in five million events.
+Because a gap commits a whole batch, only a batch a stage decided may count as acked (the stage
+marks it, ``mark_decided``): Faust's streams also ack what they skip around a rebalance. And a seek
+back forgets the gaps of batches fetched since the commit (``BatchConsumer.ack``, ``perform_seek``).
+Without either, a batch's records could be committed undecided: the likeliest cause of the one
+alert a chaos soak lost in five million events.
 """
 
 from __future__ import annotations
@@ -43,13 +44,17 @@ import faust
 from aiokafka.structs import ConsumerRecord
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
-from faust.types.tuples import ConsumerMessage
+from faust.types.tuples import ConsumerMessage, ack_lock
+from mode.utils.futures import notify
 
 Records = list[ConsumerRecord[bytes, bytes]]
 
 
 class BatchMessage(ConsumerMessage):
     """One partition's records from one fetch; ``value`` is the list of records."""
+
+    decided = False
+    """Set by the stage that decided the batch (``mark_decided``); only then does its ack count."""
 
 
 class BatchConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -127,14 +132,19 @@ class BatchConsumer(faust_aiokafka.Consumer):
                     yield tp, self._to_message(tp, record)
 
     def ack(self, message: Any) -> bool:
-        """A batch counts as processed only while it is current: Faust's streams ack the batches
-        they skip (flow stopped, or the message is of an older generation) as if processed, and a
-        batch's gap would then commit its records undecided. The records of a batch not counted
-        are read again from the committed offset (at-least-once)."""
+        """A batch counts as processed only if a stage decided it, in the current generation:
+        Faust's streams also ack the batches they skip (flow stopped around a rebalance, or a
+        message of an older generation) as if processed, and a batch's gap would then commit its
+        records undecided. The records of a batch not counted are read again from the committed
+        offset (at-least-once)."""
         if message.topic in self.batched and (
-            not self.app.flow_control.is_active()
+            not getattr(message, "decided", False)
             or message.generation_id != self.app.consumer_generation_id
         ):
+            with ack_lock:  # done with, so a rebalance waiting for in-flight messages goes on
+                message.acked = True
+                self._unacked_messages.discard(message)
+                notify(self._waiting_for_ack)
             return False
         return bool(super().ack(message))
 
@@ -215,3 +225,8 @@ def records_of(event: Any) -> Records:
     """The records a batched topic's event carries."""
     value: Records = event.message.value
     return value
+
+
+def mark_decided(event: Any) -> None:
+    """The stage has decided the batch: acking it (once committed) may commit past its records."""
+    event.message.decided = True

@@ -28,7 +28,7 @@ from aiokafka.structs import ConsumerRecord
 from faust.types import TP
 
 from streams import metrics
-from streams.batching import records_of
+from streams.batching import mark_decided, records_of
 from streams.sending import Outgoing, Producer
 from streams.settings import Settings
 from streams.tables import TableStore
@@ -80,6 +80,7 @@ class Stage(ABC):
             finally:
                 self.store.partition = None
             crash_point(self.settings, f"{self.name}:decided")
+            mark_decided(event)
             self._uncommitted.append(_Decided(out, event))
             self._uncommitted_records += len(records)
         self._records.inc(len(records))

@@ -1,34 +1,25 @@
 """Offsets a batched partition commits: never past a record no stage has decided.
 
 A batch's records before its last are registered with Faust as a gap, so acking the batch (its
-last offset) commits past all of it. So only a batch the stage decided may count as acked: Faust's
-streams also ack the batches they skip around a rebalance (flow stopped, older generation), and a
-batch fetched and skipped leaves a gap that a seek back to the committed offset must forget.
+last offset) commits past all of it. So only a batch a stage decided (and marked so) may count as
+acked: Faust's streams also ack the batches they skip around a rebalance (flow stopped, older
+generation), and a batch fetched and skipped leaves a gap that a seek back to the committed offset
+must forget.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from types import SimpleNamespace
-from typing import Any
 
-import pytest
 from aiokafka.structs import ConsumerRecord
 from faust.types import TP
 from intervaltree import IntervalTree
 
-from streams.batching import BatchConsumer, BatchMessage
+from streams.batching import BatchConsumer, BatchMessage, mark_decided
 
 TOPIC = "events.camera"
 PART = TP(TOPIC, 0)
-
-
-class _Flow:
-    def __init__(self) -> None:
-        self.active = True
-
-    def is_active(self) -> bool:
-        return self.active
 
 
 def _consumer(committed: int = 100) -> BatchConsumer:
@@ -36,7 +27,6 @@ def _consumer(committed: int = 100) -> BatchConsumer:
     consumer = BatchConsumer.__new__(BatchConsumer)
     consumer.app = SimpleNamespace(  # type: ignore[assignment]
         batched=frozenset({TOPIC}),
-        flow_control=_Flow(),
         consumer_generation_id=1,
         topics=SimpleNamespace(acks_enabled_for=lambda topic: True),
     )
@@ -61,6 +51,12 @@ def _fetched(consumer: BatchConsumer, first: int, last: int) -> BatchMessage:
     return message
 
 
+def _decided(message: BatchMessage) -> BatchMessage:
+    """What the stage does once it has decided the batch."""
+    mark_decided(SimpleNamespace(message=message))
+    return message
+
+
 def _commits(consumer: BatchConsumer) -> int | None:
     """The offset the next commit writes for the partition (None: nothing new), as committed."""
     offset = consumer._new_offset(PART)
@@ -79,49 +75,59 @@ async def _sought_back(consumer: BatchConsumer, committed: int) -> None:
 
 def test_acking_a_decided_batch_commits_past_all_its_records() -> None:
     consumer = _consumer()
-    assert consumer.ack(_fetched(consumer, 100, 200))
+    assert consumer.ack(_decided(_fetched(consumer, 100, 200)))
     assert _commits(consumer) == 201
 
 
 def test_batches_acked_in_turn_commit_past_the_last_of_them() -> None:
     consumer = _consumer()
     first, second = _fetched(consumer, 100, 200), _fetched(consumer, 201, 300)
-    consumer.ack(first)
-    consumer.ack(second)
+    consumer.ack(_decided(first))
+    consumer.ack(_decided(second))
     assert _commits(consumer) == 301
 
 
-@pytest.mark.parametrize("why", ["flow stopped", "older generation"])
-def test_a_batch_the_stream_skipped_is_not_counted_as_processed(why: str) -> None:
+def test_a_batch_the_stream_skipped_is_not_counted_as_processed() -> None:
     consumer = _consumer()
     skipped = _fetched(consumer, 100, 200)
-    if why == "flow stopped":
-        consumer.app.flow_control.active = False
-    else:
-        consumer.app.consumer_generation_id = 2
     assert not consumer.ack(skipped)  # what Faust's stream does with a message it skips
     assert _commits(consumer) is None
 
 
+def test_a_decided_batch_of_an_older_generation_is_not_counted() -> None:
+    consumer = _consumer()
+    batch = _decided(_fetched(consumer, 100, 200))
+    consumer.app.consumer_generation_id = 2
+    assert not consumer.ack(batch)
+    assert _commits(consumer) is None
+
+
+def test_a_batch_not_counted_is_no_longer_in_flight() -> None:
+    """A rebalance waits for the messages in flight to be acked; one not counted must not hold it."""
+    consumer = _consumer()
+    batch = _fetched(consumer, 100, 200)
+    consumer._unacked_messages.add(batch)
+    consumer.ack(batch)
+    assert batch not in consumer._unacked_messages
+
+
 async def test_a_skipped_batch_read_again_in_shorter_batches_commits_only_what_was_decided() -> None:
     consumer = _consumer()
-    consumer.app.flow_control.active = False
     consumer.ack(_fetched(consumer, 100, 200))
-    consumer.app.flow_control.active = True
     await _sought_back(consumer, 100)
-    consumer.ack(_fetched(consumer, 100, 150))
+    consumer.ack(_decided(_fetched(consumer, 100, 150)))
     assert _commits(consumer) == 151
-    consumer.ack(_fetched(consumer, 151, 230))
+    consumer.ack(_decided(_fetched(consumer, 151, 230)))
     assert _commits(consumer) == 231
 
 
 async def test_a_batch_decided_before_a_seek_back_and_acked_after_it_counts_only_its_own_records() -> None:
     consumer = _consumer()
-    decided: Any = _fetched(consumer, 100, 200)
+    decided = _decided(_fetched(consumer, 100, 200))
     await _sought_back(consumer, 100)
     longer = _fetched(consumer, 100, 260)
     consumer.ack(decided)  # its committer finished after the seek
     assert (_commits(consumer) or 0) <= 201
-    consumer.ack(longer)
+    consumer.ack(_decided(longer))
     commits = [_commits(consumer), _commits(consumer)]
     assert commits[-1] == 261 and all((c or 0) <= 261 for c in commits)
