@@ -207,6 +207,12 @@ def test_an_error_line_per_second_of_outage_is_a_summary_and_more_is_a_loop() ->
     assert rows_for(outage({"a": 1.0}, tracebacks=5))["worker logs while the broker was down"] is False
 
 
+def test_the_first_line_of_each_kind_of_error_is_allowed_beyond_the_rate() -> None:
+    """28 s down: 28 lines a second's worth, plus the first line of each of ten kinds."""
+    assert rows_for(outage({"a": 1.0}, during=38))["worker logs while the broker was down"] is True
+    assert rows_for(outage({"a": 1.0}, during=39))["worker logs while the broker was down"] is False
+
+
 def test_a_duplicate_or_an_exit_of_its_own_fails_the_run() -> None:
     assert rows_for(dupes=1)["duplicate notices"] is False
     rows = rows_for(exits=[Exit("a", 2, 140.0, 70)])
