@@ -114,7 +114,7 @@ def run(
     with Progress(*columns, TimeRemainingColumn(), console=err, transient=True) as progress:
         try:
             if back is None:
-                _feed_files(test, files, progress)
+                feed_files(test, files, progress)
             else:
                 asyncio.run(_feed_topics(test, datetime.now(UTC) - timedelta(seconds=back), progress))
         except (RiskstreamError, KafkaError) as exc:
@@ -129,7 +129,7 @@ def run(
     _report(test, notices, show, notices_out)
 
 
-def _feed_files(test: Backtest, files: list[Path], progress: Progress) -> None:
+def feed_files(test: Backtest, files: list[Path], progress: Progress) -> None:
     """Every file's events, merged by event time across files (each file in its own order)."""
     total = sum(f.stat().st_size for f in files if str(f) != "-")
     name = files[0].name if len(files) == 1 else f"{len(files)} files"

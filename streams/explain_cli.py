@@ -32,6 +32,7 @@ from rules.explain import ConditionTrace, DecisionTrace, EventExplanation, Expla
 from rules.model import Tier
 from streams.audit_history import alert_notices
 from streams.kafka_io import Window, read_since
+from streams.rule_loading import load_or_exit
 from streams.settings import get_settings
 from streams.tail import TIER_STYLE, clock
 
@@ -607,7 +608,6 @@ def explain(
         )
     if event_id is None and since is not None and len(files) > 1:
         raise _fail("the history comes from the recordings or from --since, not both", 2)
-    from streams import rules_cli  # imports this module for its command: load the packs its way
 
-    ruleset = rules_cli._load_or_exit(rules, routing)
+    ruleset = load_or_exit(rules, routing)
     _explain_event(ruleset, files, event_id, since, rule)

@@ -8,12 +8,10 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from rules.compiler import RuleSet, load_ruleset
-from rules.errors import RiskstreamError, RuleError, RuleSetError
-from rules.routing import Router, load_routing
+from rules.errors import RuleSetError
 from rules.testing import case_errors, run_cases
 from streams import backtest_cli, case_report, explain_cli, publish_cli, rules_list_cli
-from streams.settings import get_settings
+from streams.rule_loading import load_or_exit, report_errors
 from streams.shadow_cli import shadow_report
 
 app = typer.Typer(help="Check, test and describe rule packs.", no_args_is_help=True)
@@ -29,33 +27,6 @@ RoutingOpt = Annotated[
 ]
 
 
-def _load(paths: list[Path] | None, routing: Path | None) -> RuleSet:
-    settings = get_settings()
-    router: Router = load_routing(routing or settings.routing_path)
-    return load_ruleset(paths or settings.rules_path, router, zone=settings.city_tz)
-
-
-def _report(exc: RiskstreamError) -> None:
-    errors = exc.errors if isinstance(exc, RuleSetError) else [exc]
-    for e in errors:
-        if isinstance(e, RuleError):
-            where = f"{e.location}: " if e.location else ""
-            rule = f"[bold]{e.rule_id}[/bold]: " if e.rule_id else ""
-            err.print(f"[red]error[/red] {where}{rule}{e.message}", soft_wrap=True)
-        else:
-            err.print(f"[red]error[/red] {e}", soft_wrap=True)
-    err.print(f"[red]{len(errors)} error(s)[/red]; fix them and run `riskstream rules lint` again.")
-
-
-def _load_or_exit(paths: list[Path] | None, routing: Path | None) -> RuleSet:
-    """The rule set, or every error with its file and line and exit status 1."""
-    try:
-        return _load(paths, routing)
-    except RiskstreamError as exc:
-        _report(exc)
-        raise typer.Exit(1) from None
-
-
 @app.command()
 def lint(
     paths: PathsArg = None,
@@ -67,10 +38,10 @@ def lint(
     """Validate packs and routing; exit 1 with file:line messages on any error. Warnings (a rule
     that runs but is almost certainly a mistake) are printed with file:line and exit 0 unless
     --strict."""
-    ruleset = _load_or_exit(paths, routing)
+    ruleset = load_or_exit(paths, routing)
     problems = case_errors(ruleset)
     if problems:
-        _report(RuleSetError(problems))
+        report_errors(RuleSetError(problems))
         raise typer.Exit(1)
     warnings = ruleset.warnings
     for w in warnings:
@@ -90,7 +61,7 @@ def lint(
 @app.command("test")
 def test_cmd(paths: PathsArg = None, routing: RoutingOpt = None) -> None:
     """Run the packs' test cases on a virtual clock; exit 1 if any fails."""
-    ruleset = _load_or_exit(paths, routing)
+    ruleset = load_or_exit(paths, routing)
     results = run_cases(ruleset)
     failed = [r for r in results if not r.passed]
     for r in results:
@@ -124,7 +95,7 @@ def backtest(
         err.print("[red]error[/red] give event files, or --since DURATION to read the input topics")
         raise typer.Exit(2)
     backtest_cli.check_files(events or [])
-    ruleset = _load_or_exit(rules, routing)
+    ruleset = load_or_exit(rules, routing)
     backtest_cli.run(ruleset, events or [], since, rule, run_on, show, notices)
 
 

@@ -21,6 +21,7 @@ from rules.compiler import CompiledRule
 from rules.model import Risk, Tier
 from rules.routing import RouteInput, Router
 from rules.schema import Reference
+from streams.rule_loading import load_or_exit
 from streams.tail import TIER_STYLE
 
 out = Console(highlight=False, emoji=False)
@@ -107,9 +108,8 @@ def list_rules(
     ] = False,
 ) -> None:
     """List the rules: risk, tiers, the agencies each tier reaches, and references."""
-    from streams.rules_cli import _load_or_exit  # it registers this command, so not at import
 
-    ruleset = _load_or_exit(paths, routing)
+    ruleset = load_or_exit(paths, routing)
     chosen = [
         r for r in ruleset.rules
         if (not risk or r.spec.risk in risk) and (not rule or r.id in rule)

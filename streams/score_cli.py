@@ -35,7 +35,7 @@ from rules.model import Tier
 from rules.score import BACKGROUND, Figures, Outcome, Score, score
 from streams import backtest_cli
 from streams.kafka_io import Window, read_since
-from streams.rules_cli import _load_or_exit
+from streams.rule_loading import load_or_exit
 from streams.settings import get_settings
 from streams.tail import TIER_STYLE
 
@@ -146,7 +146,7 @@ def score_cmd(
         back = parse_duration(since) if since is not None else None
     except DurationError as exc:
         _fail(str(exc), 2)
-    ruleset = _load_or_exit(rules, routing)
+    ruleset = load_or_exit(rules, routing)
     if day:
         plan = DayPlan(seed=seed, start=DAY_START, hours=hours, rate=rate, every=every, heartbeat=heartbeat)
         truths, alerts, source = _city_day(ruleset, plan, scenarios_file, keep, seconds)
@@ -229,7 +229,7 @@ def _progress() -> Progress:
 def _backtest(ruleset: RuleSet, files: list[Path], run_on: float) -> list[Alert]:
     test = Backtest(ruleset)
     with _progress() as progress:
-        backtest_cli._feed_files(test, files, progress)
+        backtest_cli.feed_files(test, files, progress)
     if test.rejected:
         err.print(f"[yellow]{test.rejected:,} recorded line(s) are not events[/yellow] "
                   "(`riskstream rules backtest` lists them)")

@@ -41,6 +41,7 @@ from rules.shadow import (
 )
 from streams import backtest_cli
 from streams.kafka_io import Window, read_since
+from streams.rule_loading import load_or_exit
 from streams.settings import get_settings
 from streams.tail import TIER_STYLE
 
@@ -165,9 +166,8 @@ def shadow_report(
 
 
 def _rules(paths: list[Path] | None, routing: Path | None) -> RuleSet:
-    from streams.rules_cli import _load_or_exit  # rules_cli registers this command
 
-    return _load_or_exit(paths, routing)
+    return load_or_exit(paths, routing)
 
 
 def _chosen(found: list[Pairing], wanted: list[str] | None, where: str) -> list[Pairing]:
@@ -205,7 +205,7 @@ def _backtest(ruleset: RuleSet, files: list[Path], chosen: list[Pairing], run_fo
     test = Backtest(ruleset, only=frozenset(about & {r.id for r in ruleset.rules}))
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[events]:,} events"))
     with Progress(*columns, TimeRemainingColumn(), console=err, transient=True) as progress:
-        backtest_cli._feed_files(test, files, progress)
+        backtest_cli.feed_files(test, files, progress)
         notices = test.finish(run_for)
     for r in test.rejects:
         err.print(f"[yellow]rejected[/yellow] {r.source}:{r.line}: {r.reason}", soft_wrap=True)
